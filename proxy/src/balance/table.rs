@@ -1,0 +1,250 @@
+//! The backend table: an immutable snapshot of pools and servers, published
+//! with arc-swap. Live counters hang off each server by `Arc`, keyed by the
+//! server's stable key (`pool/server`), so a new table built from the old one
+//! keeps them.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use crossbeam_utils::CachePadded;
+
+use crate::config::{Config, HashKey, PoolConfig, ServerConfig, StickyConfig, StrategyKind};
+
+/// Administrative state of a server (set by admin commands; health later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminState {
+    /// Takes traffic.
+    Up,
+    /// No new clients; sticky clients still served.
+    Drain,
+    /// No traffic at all.
+    Maint,
+}
+
+/// Counters that must be global to be correct: read by strategies on every
+/// core. Each on its own cache line so cores updating different servers do
+/// not contend.
+#[derive(Debug, Default)]
+pub struct LiveCounters {
+    /// Requests in flight to this server, across all cores.
+    pub active: CachePadded<AtomicU32>,
+    /// EWMA of response time (head received) in microseconds; 0 = no sample yet.
+    pub ewma_us: CachePadded<AtomicU64>,
+    /// Consecutive connect failures (passive check); reset on success.
+    pub consecutive_fails: CachePadded<AtomicU32>,
+    /// While `now_ms() < cooldown_until_ms`, the server is out of rotation.
+    pub cooldown_until_ms: CachePadded<AtomicU64>,
+}
+
+/// Reported-only counters for one server on one core. Written only by that
+/// core (relaxed, uncontended), summed across cores when read.
+#[derive(Debug, Default)]
+pub struct CoreCounters {
+    pub requests: AtomicU64,
+    /// Responses by class: index 0 = 1xx … 4 = 5xx.
+    pub responses: [AtomicU64; 5],
+    pub connect_errors: AtomicU64,
+    pub errors: AtomicU64,
+    pub retries: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    /// Upstream connections opened by this core.
+    pub conns_opened: AtomicU64,
+}
+
+/// Everything live about one server: survives table swaps.
+#[derive(Debug)]
+pub struct ServerStats {
+    pub live: LiveCounters,
+    pub per_core: Box<[CachePadded<CoreCounters>]>,
+}
+
+impl ServerStats {
+    pub fn new(cores: usize) -> Self {
+        ServerStats {
+            live: LiveCounters::default(),
+            per_core: (0..cores.max(1)).map(|_| CachePadded::new(CoreCounters::default())).collect(),
+        }
+    }
+
+    /// This core's slot (core indices wrap, so a stray index cannot panic).
+    #[inline]
+    pub fn core(&self, core: usize) -> &CoreCounters {
+        &self.per_core[core % self.per_core.len()]
+    }
+
+    /// Sum of one reported counter over all cores.
+    pub fn sum(&self, f: impl Fn(&CoreCounters) -> &AtomicU64) -> u64 {
+        self.per_core.iter().map(|c| f(c).load(Ordering::Relaxed)).sum()
+    }
+
+    /// Records one response time sample (EWMA, α = 1/8, like NGINX's upstream_response_time smoothing).
+    pub fn record_latency(&self, us: u64) {
+        let old = self.live.ewma_us.load(Ordering::Relaxed);
+        let new = if old == 0 { us.max(1) } else { (old * 7 + us) / 8 };
+        self.live.ewma_us.store(new.max(1), Ordering::Relaxed);
+    }
+}
+
+/// Inline counter bump for the one core that owns the slot.
+#[inline]
+pub fn bump(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+/// One server in a snapshot.
+#[derive(Debug)]
+pub struct Server {
+    /// Stable key `pool/server`: used in logs, admin and as the counter key.
+    pub key: Arc<str>,
+    pub name: Arc<str>,
+    pub addr: SocketAddr,
+    /// Configured weight 0–256.
+    pub weight: u16,
+    pub zone: Option<Arc<str>>,
+    pub backup: bool,
+    pub tags: Arc<[String]>,
+    pub state: AdminState,
+    /// Opaque sticky-cookie value for this server (a hash of `key`; never the address).
+    pub cookie: Arc<str>,
+    pub stats: Arc<ServerStats>,
+}
+
+impl Server {
+    /// Usable for a request: admin state allows it and it is not cooling down.
+    /// `sticky` requests may use Drain servers and weight-0 servers.
+    #[inline]
+    pub fn usable(&self, now_ms: u64, sticky: bool) -> bool {
+        let admin_ok = match self.state {
+            AdminState::Up => sticky || self.weight > 0,
+            AdminState::Drain => sticky,
+            AdminState::Maint => false,
+        };
+        admin_ok && self.stats.live.cooldown_until_ms.load(Ordering::Relaxed) <= now_ms
+    }
+
+    #[inline]
+    pub fn active(&self) -> u32 {
+        self.stats.live.active.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub fn ewma_us(&self) -> u64 {
+        self.stats.live.ewma_us.load(Ordering::Relaxed)
+    }
+}
+
+/// One pool in a snapshot.
+#[derive(Debug)]
+pub struct Pool {
+    pub config: Arc<PoolConfig>,
+    pub name: Arc<str>,
+    pub strategy: StrategyKind,
+    pub hash_key: HashKey,
+    pub sticky: Option<StickyConfig>,
+    /// All servers, primaries and backups, in config order.
+    pub servers: Vec<Server>,
+}
+
+impl Pool {
+    /// Index of the server whose sticky cookie value is `value`.
+    pub fn server_by_cookie(&self, value: &[u8]) -> Option<usize> {
+        self.servers.iter().position(|s| s.cookie.as_bytes() == value)
+    }
+}
+
+/// The immutable snapshot the data path reads.
+#[derive(Debug)]
+pub struct Table {
+    /// Bumped on every swap; cores rebuild per-core strategy state when it changes.
+    pub generation: u64,
+    pub pools: Vec<Pool>,
+}
+
+impl Table {
+    pub fn pool(&self, name: &str) -> Option<usize> {
+        self.pools.iter().position(|p| &*p.name == name)
+    }
+
+    /// Builds a table from config, reusing the live stats of servers whose
+    /// `pool/server` key exists in `prev` (so counters survive reloads and swaps).
+    pub fn build(config: &Config, cores: usize, prev: Option<&Table>, generation: u64) -> Table {
+        let mut old: HashMap<&str, &Arc<ServerStats>> = HashMap::new();
+        if let Some(prev) = prev {
+            for p in &prev.pools {
+                for s in &p.servers {
+                    old.insert(&s.key, &s.stats);
+                }
+            }
+        }
+        let pools = config
+            .pools
+            .iter()
+            .map(|pc| Pool {
+                config: Arc::new(pc.clone()),
+                name: pc.name.as_str().into(),
+                strategy: pc.strategy,
+                hash_key: pc.hash_key.clone(),
+                sticky: pc.sticky.clone(),
+                servers: pc
+                    .servers
+                    .iter()
+                    .map(|sc| {
+                        let key = format!("{}/{}", pc.name, sc.name);
+                        let stats = old
+                            .get(key.as_str())
+                            .map(|s| Arc::clone(s))
+                            .unwrap_or_else(|| Arc::new(ServerStats::new(cores)));
+                        new_server(key, sc, stats)
+                    })
+                    .collect(),
+            })
+            .collect();
+        Table { generation, pools }
+    }
+}
+
+fn new_server(key: String, sc: &ServerConfig, stats: Arc<ServerStats>) -> Server {
+    Server {
+        cookie: cookie_value(&key).into(),
+        key: key.into(),
+        name: sc.name.as_str().into(),
+        addr: sc.addr,
+        weight: sc.weight,
+        zone: sc.zone.as_deref().map(Into::into),
+        backup: sc.backup,
+        tags: sc.tags.clone().into(),
+        state: AdminState::Up,
+        stats,
+    }
+}
+
+/// Sticky cookie value: 16 hex digits of a 64-bit FNV-1a hash of the server
+/// key. Stable across restarts and reloads, reveals no address.
+pub fn cookie_value(key: &str) -> String {
+    format!("{:016x}", fnv1a(key.as_bytes()))
+}
+
+/// FNV-1a, 64 bit: the cheap, stable hash used for keys and cookies.
+#[inline]
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Milliseconds on a process-wide monotonic clock (for cooldowns).
+pub fn now_ms() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// The published table. Control-side writers swap; cores load.
+pub type SharedTable = Arc<ArcSwap<Table>>;

@@ -1,0 +1,337 @@
+//! Typed configuration: what the rest of fastlb consumes. Built once from the
+//! raw TOML structs (see `raw.rs`); nothing downstream parses strings.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default admin socket path, shared by `fastlb -c` and `fastlb ctl`.
+pub const DEFAULT_ADMIN_SOCKET: &str = "/tmp/fastlb.sock";
+/// Default sticky cookie name (like HAProxy's `cookie SERVERID insert`).
+pub const DEFAULT_STICKY_COOKIE: &str = "FASTLB_SERVER";
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub runtime: RuntimeConfig,
+    pub admin: AdminConfig,
+    pub listeners: Vec<ListenerConfig>,
+    pub pools: Vec<PoolConfig>,
+}
+
+/// `[runtime]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeConfig {
+    /// Worker threads, one per core. Default: every core the process may use.
+    pub workers: usize,
+    /// Pin each worker to one core. Default: true.
+    pub pin_workers: bool,
+    /// Log filter (`info`, `fastlb=debug`, …); `RUST_LOG` overrides. Default `info`.
+    pub log_level: String,
+    /// One log line per request when true. Default: false.
+    pub access_log: bool,
+    /// How long in-flight requests may take to finish on SIGTERM/SIGINT. Default 10 s.
+    pub drain_timeout: Duration,
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminConfig {
+    /// Unix socket path. Default [`DEFAULT_ADMIN_SOCKET`].
+    pub socket: PathBuf,
+    /// File mode of the socket. Default 0o600.
+    pub mode: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerMode {
+    Http,
+    Tcp,
+}
+
+/// `[[listener]]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerConfig {
+    pub name: String,
+    pub bind: SocketAddr,
+    pub mode: ListenerMode,
+    /// Name of the `[[pool]]` this listener forwards to (validated to exist).
+    pub pool: String,
+    /// Add X-Forwarded-For/-Proto and X-Real-IP. Default true.
+    pub forward_headers: bool,
+    /// listen(2) backlog. Default 4096.
+    pub backlog: u32,
+    pub limits: ListenerLimits,
+    pub timeouts: ListenerTimeouts,
+}
+
+/// `[listener.limits]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerLimits {
+    /// Largest request head (request line + fields). Default 64 KiB; larger → 431.
+    pub max_head_size: usize,
+    /// Most header fields in one head. Default 100; more → 431.
+    pub max_headers: usize,
+    /// Longest request-target. Default 8 KiB; longer → 414.
+    pub max_uri_length: usize,
+    /// Open client connections per worker core. Default 10,000.
+    pub max_connections: usize,
+}
+
+/// `[listener.timeouts]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerTimeouts {
+    /// Time a client has to send a complete head once it started one. Default 10 s → 408.
+    pub client_header: Duration,
+    /// How long an idle keep-alive client connection stays open. Default 60 s.
+    pub keepalive: Duration,
+    /// Longest pause while reading a request body from the client. Default 60 s.
+    pub client_body: Duration,
+}
+
+/// The built-in balancing strategies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StrategyKind {
+    RoundRobin,
+    WeightedRoundRobin,
+    LeastConnections,
+    LeastResponseTime,
+    PowerOfTwo,
+    Random,
+    IpHash,
+    UrlHash,
+    ConsistentHash,
+}
+
+impl StrategyKind {
+    pub const ALL: [StrategyKind; 9] = [
+        StrategyKind::RoundRobin,
+        StrategyKind::WeightedRoundRobin,
+        StrategyKind::LeastConnections,
+        StrategyKind::LeastResponseTime,
+        StrategyKind::PowerOfTwo,
+        StrategyKind::Random,
+        StrategyKind::IpHash,
+        StrategyKind::UrlHash,
+        StrategyKind::ConsistentHash,
+    ];
+
+    /// The config spelling (`round_robin`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            StrategyKind::RoundRobin => "round_robin",
+            StrategyKind::WeightedRoundRobin => "weighted_round_robin",
+            StrategyKind::LeastConnections => "least_connections",
+            StrategyKind::LeastResponseTime => "least_response_time",
+            StrategyKind::PowerOfTwo => "power_of_two",
+            StrategyKind::Random => "random",
+            StrategyKind::IpHash => "ip_hash",
+            StrategyKind::UrlHash => "url_hash",
+            StrategyKind::ConsistentHash => "consistent_hash",
+        }
+    }
+
+    /// Parses a config spelling; also accepts the short aliases the demo CLI
+    /// of the balancers this replaces used (`rr`, `wrr`, `lc`, `p2c`, …).
+    pub fn parse(s: &str) -> Option<StrategyKind> {
+        let k = match s {
+            "round_robin" | "roundrobin" | "rr" => StrategyKind::RoundRobin,
+            "weighted_round_robin" | "weighted" | "wrr" => StrategyKind::WeightedRoundRobin,
+            "least_connections" | "leastconn" | "lc" => StrategyKind::LeastConnections,
+            "least_response_time" | "lrt" => StrategyKind::LeastResponseTime,
+            "power_of_two" | "p2c" => StrategyKind::PowerOfTwo,
+            "random" => StrategyKind::Random,
+            "ip_hash" | "source" => StrategyKind::IpHash,
+            "url_hash" | "uri" => StrategyKind::UrlHash,
+            "consistent_hash" | "maglev" | "ring_hash" => StrategyKind::ConsistentHash,
+            _ => return None,
+        };
+        Some(k)
+    }
+}
+
+/// What `hash_key` hashes for `consistent_hash` (and what `ip_hash`/`url_hash` imply).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HashKey {
+    /// `"client_ip"` (default)
+    ClientIp,
+    /// `"path"`: the request path without the query.
+    Path,
+    /// `"uri"`: path and query.
+    Uri,
+    /// `"header:NAME"`: the first value of that header (case-insensitive name).
+    Header(String),
+    /// `"cookie:NAME"`: the value of that cookie.
+    Cookie(String),
+}
+
+/// `sticky = true` or `[pool.sticky]`: cookie-insert sticky sessions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StickyConfig {
+    /// Cookie name. Default [`DEFAULT_STICKY_COOKIE`].
+    pub cookie: String,
+    /// `Max-Age` of the cookie; `None` (default) makes it a session cookie.
+    pub max_age: Option<Duration>,
+}
+
+/// `[pool.timeouts]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolTimeouts {
+    /// TCP connect to a backend. Default 3 s.
+    pub connect: Duration,
+    /// Longest wait for (each part of) a backend's response. Default 30 s → 504.
+    pub response: Duration,
+}
+
+/// `[pool.keepalive]`: the per-core upstream connection pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeepaliveConfig {
+    /// Idle upstream connections kept per core and server. Default 128.
+    pub max_idle: usize,
+    /// Idle connections older than this are closed. Default 60 s.
+    pub idle_timeout: Duration,
+}
+
+/// `[pool.passive]`: passive health check on live traffic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PassiveConfig {
+    /// Consecutive connect failures that take a server out of rotation. Default 3.
+    pub max_fails: u32,
+    /// How long it stays out. Default 10 s.
+    pub cooldown: Duration,
+}
+
+/// `[[pool]]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolConfig {
+    pub name: String,
+    /// Default round_robin.
+    pub strategy: StrategyKind,
+    /// Default client_ip.
+    pub hash_key: HashKey,
+    /// Default: off.
+    pub sticky: Option<StickyConfig>,
+    /// Extra attempts on other servers (RFC 9110 §9.2.2 rules). Default 2.
+    pub retries: u32,
+    pub timeouts: PoolTimeouts,
+    pub keepalive: KeepaliveConfig,
+    pub passive: PassiveConfig,
+    pub servers: Vec<ServerConfig>,
+}
+
+/// `[[pool.server]]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Unique within its pool; the server is addressed as `pool/name`.
+    pub name: String,
+    pub addr: SocketAddr,
+    /// 0–256, default 1. 0 = no new traffic except sticky clients.
+    pub weight: u16,
+    pub zone: Option<String>,
+    /// Only used when no primary server is usable. Default false.
+    pub backup: bool,
+    pub tags: Vec<String>,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            pin_workers: true,
+            log_level: "info".into(),
+            access_log: false,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig { socket: PathBuf::from(DEFAULT_ADMIN_SOCKET), mode: 0o600 }
+    }
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        ListenerLimits {
+            max_head_size: 64 * 1024,
+            max_headers: 100,
+            max_uri_length: 8 * 1024,
+            max_connections: 10_000,
+        }
+    }
+}
+
+impl Default for ListenerTimeouts {
+    fn default() -> Self {
+        ListenerTimeouts {
+            client_header: Duration::from_secs(10),
+            keepalive: Duration::from_secs(60),
+            client_body: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Default for StickyConfig {
+    fn default() -> Self {
+        StickyConfig { cookie: DEFAULT_STICKY_COOKIE.into(), max_age: None }
+    }
+}
+
+impl Default for PoolTimeouts {
+    fn default() -> Self {
+        PoolTimeouts { connect: Duration::from_secs(3), response: Duration::from_secs(30) }
+    }
+}
+
+impl Default for KeepaliveConfig {
+    fn default() -> Self {
+        KeepaliveConfig { max_idle: 128, idle_timeout: Duration::from_secs(60) }
+    }
+}
+
+impl Default for PassiveConfig {
+    fn default() -> Self {
+        PassiveConfig { max_fails: 3, cooldown: Duration::from_secs(10) }
+    }
+}
+
+impl ListenerConfig {
+    /// An HTTP listener with every default.
+    pub fn http(name: &str, bind: SocketAddr, pool: &str) -> Self {
+        ListenerConfig {
+            name: name.into(),
+            bind,
+            mode: ListenerMode::Http,
+            pool: pool.into(),
+            forward_headers: true,
+            backlog: 4096,
+            limits: ListenerLimits::default(),
+            timeouts: ListenerTimeouts::default(),
+        }
+    }
+}
+
+impl PoolConfig {
+    /// A pool with every default.
+    pub fn new(name: &str, servers: Vec<ServerConfig>) -> Self {
+        PoolConfig {
+            name: name.into(),
+            strategy: StrategyKind::RoundRobin,
+            hash_key: HashKey::ClientIp,
+            sticky: None,
+            retries: 2,
+            timeouts: PoolTimeouts::default(),
+            keepalive: KeepaliveConfig::default(),
+            passive: PassiveConfig::default(),
+            servers,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// A server with weight 1 and no zone, tags or backup flag.
+    pub fn new(name: &str, addr: SocketAddr) -> Self {
+        ServerConfig { name: name.into(), addr, weight: 1, zone: None, backup: false, tags: Vec::new() }
+    }
+}

@@ -1,0 +1,1 @@
+//! Test and benchmark harness package; see tests/ and benches/.
