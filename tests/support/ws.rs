@@ -6,9 +6,10 @@ use std::io;
 
 use super::wire::{Head, Wire};
 
-/// The RFC 6455 §1.3 sample key and its accept value.
+/// The RFC 6455 §1.3 sample key and its accept value (checked against the
+/// RFC text and an independent SHA-1 in `tests/harness.rs`).
 pub const SAMPLE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-pub const SAMPLE_ACCEPT: &str = "s3pPLMBiTxaGzrOo0zWxTCp9xzg=";
+pub const SAMPLE_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 pub fn accept_for(key: &str) -> String {
