@@ -47,7 +47,10 @@ impl Response {
 
 /// Whether a response to `method` with `status` has a body at all.
 pub fn has_body(method: &str, status: u16) -> bool {
-    !(method.eq_ignore_ascii_case("HEAD") || (100..200).contains(&status) || status == 204 || status == 304)
+    !(method.eq_ignore_ascii_case("HEAD")
+        || (100..200).contains(&status)
+        || status == 204
+        || status == 304)
 }
 
 pub struct Client {
@@ -76,7 +79,9 @@ impl Client {
         stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
-        Client { wire: Wire::new(stream) }
+        Client {
+            wire: Wire::new(stream),
+        }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
@@ -93,7 +98,10 @@ impl Client {
     /// The next response head, body not read. Err on EOF/timeout/garbage.
     pub fn try_read_head(&mut self) -> io::Result<Response> {
         let head = self.wire.read_head()?.ok_or_else(|| {
-            io::Error::new(io::ErrorKind::UnexpectedEof, "proxy closed before any response byte")
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "proxy closed before any response byte",
+            )
         })?;
         let mut parts = head.start_line.splitn(3, ' ');
         let version = parts.next().unwrap_or_default().to_string();
@@ -101,8 +109,16 @@ impl Client {
             .next()
             .and_then(|s| s.parse().ok())
             .filter(|_| version.starts_with("HTTP/1."))
-            .ok_or_else(|| super::wire::invalid(format!("bad status line {:?}", head.start_line)))?;
-        Ok(Response { version, status, head, body: Vec::new(), trailers: Vec::new() })
+            .ok_or_else(|| {
+                super::wire::invalid(format!("bad status line {:?}", head.start_line))
+            })?;
+        Ok(Response {
+            version,
+            status,
+            head,
+            body: Vec::new(),
+            trailers: Vec::new(),
+        })
     }
 
     /// Streams the body of `resp` (a response to `method`) into `sink`.
@@ -150,7 +166,13 @@ impl Client {
 
     /// Sends a request with `Host: test` and optional body (Content-Length
     /// added when non-empty or for POST/PUT) and reads the answer.
-    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
         self.send(&request_bytes(method, path, headers, body));
         self.read_response_to(method)
     }

@@ -39,19 +39,30 @@ impl Head {
             };
             fields.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
         }
-        Ok(Head { start_line, fields, raw })
+        Ok(Head {
+            start_line,
+            fields,
+            raw,
+        })
     }
 
     /// First value of a field (name case-insensitive).
     pub fn get(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+        self.fields
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of a field, in order.
     pub fn get_all(&self, name: &str) -> Vec<&str> {
         let name = name.to_ascii_lowercase();
-        self.fields.iter().filter(|(n, _)| *n == name).map(|(_, v)| v.as_str()).collect()
+        self.fields
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// True when a comma-separated field (Connection, Transfer-Encoding, …)
@@ -68,7 +79,8 @@ impl Head {
     }
 
     pub fn content_length(&self) -> Option<u64> {
-        self.get("content-length").and_then(|v| v.trim().parse().ok())
+        self.get("content-length")
+            .and_then(|v| v.trim().parse().ok())
     }
 }
 
@@ -78,7 +90,11 @@ pub fn invalid(msg: impl Into<String>) -> io::Error {
 
 impl Wire {
     pub fn new(stream: TcpStream) -> Wire {
-        Wire { stream, buf: Vec::with_capacity(16 * 1024), start: 0 }
+        Wire {
+            stream,
+            buf: Vec::with_capacity(16 * 1024),
+            start: 0,
+        }
     }
 
     fn pending(&self) -> &[u8] {
@@ -132,7 +148,10 @@ impl Wire {
                 }
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    format!("EOF inside a head: {:?}", String::from_utf8_lossy(self.pending())),
+                    format!(
+                        "EOF inside a head: {:?}",
+                        String::from_utf8_lossy(self.pending())
+                    ),
                 ));
             }
         }
@@ -150,7 +169,10 @@ impl Wire {
                 return Err(invalid("line too long"));
             }
             if self.fill()? == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "EOF inside a line"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "EOF inside a line",
+                ));
             }
         }
     }
@@ -164,7 +186,10 @@ impl Wire {
                     format!("EOF with {n} body bytes still expected"),
                 ));
             }
-            let take = self.pending().len().min(usize::try_from(n).unwrap_or(usize::MAX));
+            let take = self
+                .pending()
+                .len()
+                .min(usize::try_from(n).unwrap_or(usize::MAX));
             sink(&self.pending()[..take]);
             self.consume(take);
             n -= take as u64;
