@@ -67,9 +67,7 @@ impl ServerStats {
     pub fn new(cores: usize) -> Self {
         ServerStats {
             live: LiveCounters::default(),
-            per_core: (0..cores.max(1))
-                .map(|_| CachePadded::new(CoreCounters::default()))
-                .collect(),
+            per_core: (0..cores.max(1)).map(|_| CachePadded::new(CoreCounters::default())).collect(),
         }
     }
 
@@ -81,20 +79,13 @@ impl ServerStats {
 
     /// Sum of one reported counter over all cores.
     pub fn sum(&self, f: impl Fn(&CoreCounters) -> &AtomicU64) -> u64 {
-        self.per_core
-            .iter()
-            .map(|c| f(c).load(Ordering::Relaxed))
-            .sum()
+        self.per_core.iter().map(|c| f(c).load(Ordering::Relaxed)).sum()
     }
 
     /// Records one response time sample (EWMA, α = 1/8, like NGINX's upstream_response_time smoothing).
     pub fn record_latency(&self, us: u64) {
         let old = self.live.ewma_us.load(Ordering::Relaxed);
-        let new = if old == 0 {
-            us.max(1)
-        } else {
-            (old * 7 + us) / 8
-        };
+        let new = if old == 0 { us.max(1) } else { (old * 7 + us) / 8 };
         self.live.ewma_us.store(new.max(1), Ordering::Relaxed);
     }
 }
@@ -162,9 +153,7 @@ pub struct Pool {
 impl Pool {
     /// Index of the server whose sticky cookie value is `value`.
     pub fn server_by_cookie(&self, value: &[u8]) -> Option<usize> {
-        self.servers
-            .iter()
-            .position(|s| s.cookie.as_bytes() == value)
+        self.servers.iter().position(|s| s.cookie.as_bytes() == value)
     }
 }
 
