@@ -51,7 +51,11 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 fn lines(errors: &[ConfigError]) -> String {
-    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Parses and validates config text. `origin` names it in errors (the file
@@ -59,11 +63,17 @@ fn lines(errors: &[ConfigError]) -> String {
 pub fn parse(src: &str, origin: &str) -> Result<Config, ConfigErrors> {
     let raw: raw::Config = match toml::from_str(src) {
         Ok(raw) => raw,
-        Err(e) => return Err(ConfigErrors { errors: toml_errors(src, origin, &e) }),
+        Err(e) => {
+            return Err(ConfigErrors {
+                errors: toml_errors(src, origin, &e),
+            });
+        }
     };
     Config::try_from(raw).map_err(|issues| {
-        let mut errors: Vec<ConfigError> =
-            issues.into_iter().map(|i| located(src, origin, i.span, i.key, i.message)).collect();
+        let mut errors: Vec<ConfigError> = issues
+            .into_iter()
+            .map(|i| located(src, origin, i.span, i.key, i.message))
+            .collect();
         errors.sort_by_key(|e| (e.line, e.column));
         ConfigErrors { errors }
     })
@@ -74,22 +84,42 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let origin = path.display().to_string();
     match std::fs::read_to_string(path) {
         Ok(src) => parse(&src, &origin),
-        Err(e) => Err(ConfigErrors { errors: vec![located("", &origin, None, String::new(), format!("cannot read config: {e}"))] }),
+        Err(e) => Err(ConfigErrors {
+            errors: vec![located(
+                "",
+                &origin,
+                None,
+                String::new(),
+                format!("cannot read config: {e}"),
+            )],
+        }),
     }
 }
 
 /// The deserializer stops at its first error; for syntax errors, the
-/// recovering parser can report all of them, so ask it first.
+/// recovering parser can report all of them, so ask it first. Only the
+/// first syntax error of each line is kept: the rest of a broken line
+/// mostly yields follow-on noise.
 fn toml_errors(src: &str, origin: &str, first: &toml::de::Error) -> Vec<ConfigError> {
     let (doc, syntax) = DeTable::parse_recoverable(src);
-    let errors: Vec<&toml::de::Error> = if syntax.is_empty() { vec![first] } else { syntax.iter().collect() };
-    errors
+    let errors: Vec<&toml::de::Error> = if syntax.is_empty() {
+        vec![first]
+    } else {
+        syntax.iter().collect()
+    };
+    let mut out: Vec<ConfigError> = errors
         .into_iter()
         .map(|e| {
-            let key = e.span().map(|s| key_at(doc.get_ref(), s.start)).unwrap_or_default();
+            let key = e
+                .span()
+                .map(|s| key_at(doc.get_ref(), s.start))
+                .unwrap_or_default();
             located(src, origin, e.span(), key, friendlier(e.message()))
         })
-        .collect()
+        .collect();
+    out.sort_by_key(|e| (e.line, e.column));
+    out.dedup_by_key(|e| e.line);
+    out
 }
 
 /// serde names Rust types; users wrote TOML.
@@ -99,9 +129,21 @@ fn friendlier(msg: &str) -> String {
         .replace("expected a sequence", "expected an array")
 }
 
-fn located(src: &str, origin: &str, span: Option<Range<usize>>, key: String, message: String) -> ConfigError {
+fn located(
+    src: &str,
+    origin: &str,
+    span: Option<Range<usize>>,
+    key: String,
+    message: String,
+) -> ConfigError {
     let (line, column) = span.map_or((0, 0), |s| line_col(src, s.start));
-    ConfigError { origin: origin.to_owned(), line, column, key, message }
+    ConfigError {
+        origin: origin.to_owned(),
+        line,
+        column,
+        key,
+        message,
+    }
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -112,7 +154,10 @@ pub(crate) fn line_col(src: &str, offset: usize) -> (usize, usize) {
     }
     let before = &src[..offset];
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
 }
 
 /// The dotted path (`pool[0].sticky.cookie`) of the deepest key whose name

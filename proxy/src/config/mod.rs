@@ -13,6 +13,7 @@ pub mod raw;
 #[cfg(test)]
 mod tests;
 mod types;
+mod values;
 
 pub use load::{ConfigError, ConfigErrors, load, parse};
 pub use types::*;

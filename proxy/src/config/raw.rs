@@ -215,7 +215,8 @@ impl<'de> Deserialize<'de> for Sticky {
             // Going through `MapAccessDeserializer` keeps the derived
             // `deny_unknown_fields` message and the toml spans of the table.
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Sticky, A::Error> {
-                StickyTable::deserialize(de::value::MapAccessDeserializer::new(map)).map(Sticky::Table)
+                StickyTable::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(Sticky::Table)
             }
         }
         d.deserialize_any(V)
