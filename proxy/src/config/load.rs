@@ -114,7 +114,14 @@ fn toml_errors(src: &str, origin: &str, first: &toml::de::Error) -> Vec<ConfigEr
                 .span()
                 .map(|s| key_at(doc.get_ref(), s.start))
                 .unwrap_or_default();
-            located(src, origin, e.span(), key, friendlier(e.message()))
+            let mut message = friendlier(e.message());
+            // The parser says "duplicate key" without saying which.
+            if let (Some(span), "duplicate key") = (e.span(), message.as_str())
+                && let Some(name) = src.get(span).filter(|n| !n.is_empty())
+            {
+                message = format!("duplicate key `{name}`");
+            }
+            located(src, origin, e.span(), key, message)
         })
         .collect();
     out.sort_by_key(|e| (e.line, e.column));

@@ -311,3 +311,11 @@ fn columns_count_characters_not_bytes() {
     assert_eq!((e.line, e.column), (pos(&src, "sticky").0, 26), "{e}");
     assert_eq!(e.key, "pool[0].sticky.x");
 }
+
+#[test]
+fn duplicate_keys_are_named() {
+    let src = format!("[runtime]\nworkers = 2\nworkers = 3\n{MINIMAL}");
+    let e = one_error(&src);
+    assert_eq!((e.line, e.column), (3, 1), "{e}");
+    assert_eq!(e.message, "duplicate key `workers`");
+}
