@@ -1,12 +1,25 @@
-//! fastlb: a thread-per-core io_uring load balancer for HTTP/1.1 and TCP.
+//! fastlb: a thread-per-core io_uring load balancer for HTTP/1.1.
 //!
 //! Modules, bottom to top (dependencies point down):
 //! - [`config`]: TOML config, raw and typed, with errors naming key and line:column.
+//! - [`stats`]: per-core reported counters.
 //! - [`balance`]: the backend table (arc-swap snapshot + live counters), the
 //!   `Strategy` trait and the built-in strategies, sticky sessions.
 //! - [`http`]: strict HTTP/1.1 head parsing (httparse + RFC 9110/9112 checks),
 //!   chunked decoding, head rewriting for forwarding.
+//! - [`proxy`]: the data path of one core: accept, parse, choose, forward,
+//!   stream, retry; the per-core upstream keep-alive pool.
+//! - [`runtime`]: one pinned thread per core, each with its own io_uring
+//!   runtime and SO_REUSEPORT listener; start-up and graceful shutdown.
+//! - [`demo`]: built-in demo backends for `fastlb demo`.
+//! - [`cli`], [`app`]: argument parsing and what the binary does with it.
 
+pub mod app;
 pub mod balance;
+pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod http;
+pub mod proxy;
+pub mod runtime;
+pub mod stats;

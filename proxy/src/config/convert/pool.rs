@@ -1,0 +1,202 @@
+//! `[[pool]]` tables and their servers → [`PoolConfig`].
+
+use std::ops::Range;
+use std::time::Duration;
+
+use serde_spanned::Spanned;
+
+use super::{Cx, NO_ADDR};
+use crate::config::raw;
+use crate::config::types::*;
+use crate::config::values::{is_token, parse_addr, parse_hash_key};
+
+impl Cx {
+    /// Returns the pool and where its name is.
+    pub(super) fn pool(&mut self, i: usize, p: Spanned<raw::Pool>) -> (PoolConfig, Range<usize>) {
+        let header = p.span();
+        let p = p.into_inner();
+        let at = format!("pool[{i}]");
+        let k = |field: &str| format!("{at}.{field}");
+        let (name, name_span) = self.name(p.name, &at, header.clone(), format!("pool-{}", i + 1));
+        let mut out = PoolConfig::new(&name, Vec::new());
+
+        if let Some(s) = &p.strategy {
+            match StrategyKind::parse(s.get_ref()) {
+                Some(kind) => out.strategy = kind,
+                None => {
+                    let valid = StrategyKind::ALL.map(StrategyKind::name).join(", ");
+                    let msg = format!(
+                        "unknown strategy \"{}\"; valid strategies: {valid}",
+                        s.get_ref()
+                    );
+                    self.issue(Some(s.span()), k("strategy"), msg);
+                }
+            }
+        }
+        out.hash_key = self.hash_key(p.hash_key, k("hash_key"), out.strategy);
+        out.sticky = match p.sticky.map(Spanned::into_inner) {
+            None | Some(raw::Sticky::Enabled(false)) => None,
+            Some(raw::Sticky::Enabled(true)) => Some(StickyConfig::default()),
+            Some(raw::Sticky::Table(t)) => Some(self.sticky(t, &at)),
+        };
+        out.retries = self.int(p.retries, k("retries"), 0..=100, out.retries);
+
+        let (t, d) = (p.timeouts.unwrap_or_default(), out.timeouts.clone());
+        out.timeouts = PoolTimeouts {
+            connect: self.positive_duration(t.connect, k("timeouts.connect"), d.connect),
+            response: self.positive_duration(t.response, k("timeouts.response"), d.response),
+        };
+        let (ka, d) = (p.keepalive.unwrap_or_default(), out.keepalive.clone());
+        out.keepalive = KeepaliveConfig {
+            max_idle: self.int(
+                ka.max_idle,
+                k("keepalive.max_idle"),
+                0..=1_000_000,
+                d.max_idle,
+            ),
+            idle_timeout: self.duration(
+                ka.idle_timeout,
+                k("keepalive.idle_timeout"),
+                d.idle_timeout,
+            ),
+        };
+        let (ps, d) = (p.passive.unwrap_or_default(), out.passive.clone());
+        out.passive = PassiveConfig {
+            max_fails: self.int(
+                ps.max_fails,
+                k("passive.max_fails"),
+                1..=1_000_000,
+                d.max_fails,
+            ),
+            cooldown: self.duration(ps.cooldown, k("passive.cooldown"), d.cooldown),
+        };
+
+        if p.servers.is_empty() {
+            let msg = format!("pool \"{name}\" has no servers; add a [[pool.server]]");
+            self.issue(Some(header), k("server"), msg);
+        }
+        let mut name_spans = Vec::new();
+        for (j, s) in p.servers.into_iter().enumerate() {
+            let (server, span) = self.server(j, s, &at);
+            out.servers.push(server);
+            name_spans.push(span);
+        }
+        self.unique(
+            out.servers.iter().map(|s| &s.name),
+            &k("server"),
+            &name_spans,
+        );
+        (out, name_span)
+    }
+
+    /// `hash_key`, checked against what `ip_hash`/`url_hash` imply.
+    fn hash_key(
+        &mut self,
+        h: Option<Spanned<String>>,
+        key: String,
+        strategy: StrategyKind,
+    ) -> HashKey {
+        let Some(h) = h else {
+            // url_hash hashes the request target unless told to use the path only.
+            return if strategy == StrategyKind::UrlHash {
+                HashKey::Uri
+            } else {
+                HashKey::ClientIp
+            };
+        };
+        let parsed = match parse_hash_key(h.get_ref()) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                self.issue(Some(h.span()), key, e);
+                return HashKey::ClientIp;
+            }
+        };
+        let clash = match strategy {
+            StrategyKind::IpHash if parsed != HashKey::ClientIp => {
+                Some("ip_hash always hashes client_ip")
+            }
+            StrategyKind::UrlHash if !matches!(parsed, HashKey::Path | HashKey::Uri) => {
+                Some("url_hash hashes \"uri\" or \"path\"")
+            }
+            _ => None,
+        };
+        if let Some(why) = clash {
+            let msg = format!(
+                "hash_key \"{}\" conflicts with the strategy: {why}; use consistent_hash",
+                h.get_ref()
+            );
+            self.issue(Some(h.span()), key, msg);
+        }
+        parsed
+    }
+
+    fn sticky(&mut self, t: raw::StickyTable, at: &str) -> StickyConfig {
+        let mut out = StickyConfig::default();
+        if let Some(c) = t.cookie {
+            if is_token(c.get_ref()) {
+                out.cookie = c.into_inner();
+            } else {
+                let msg = format!(
+                    "\"{}\" is not a valid cookie name (letters, digits, !#$%&'*+-.^_`|~)",
+                    c.get_ref()
+                );
+                self.issue(Some(c.span()), format!("{at}.sticky.cookie"), msg);
+            }
+        }
+        if let Some(m) = t.max_age {
+            let key = format!("{at}.sticky.max_age");
+            out.max_age = Some(self.positive_duration(Some(m), key, Duration::from_secs(1)));
+        }
+        out
+    }
+
+    /// Returns the server and where its name is.
+    fn server(
+        &mut self,
+        j: usize,
+        s: Spanned<raw::Server>,
+        pool_at: &str,
+    ) -> (ServerConfig, Range<usize>) {
+        let header = s.span();
+        let s = s.into_inner();
+        let at = format!("{pool_at}.server[{j}]");
+        let k = |field: &str| format!("{at}.{field}");
+        let (name, name_span) = self.name(s.name, &at, header.clone(), format!("server-{}", j + 1));
+        let addr = match s.addr {
+            Some(a) => parse_addr(a.get_ref(), false).unwrap_or_else(|e| {
+                self.issue(Some(a.span()), k("addr"), e);
+                NO_ADDR
+            }),
+            None => {
+                self.issue(
+                    Some(header),
+                    k("addr"),
+                    "missing required key `addr` (IP:port or host:port)",
+                );
+                NO_ADDR
+            }
+        };
+        let mut out = ServerConfig::new(&name, addr);
+        out.weight = self.int(s.weight, k("weight"), 0..=256, out.weight);
+        if let Some(z) = s.zone {
+            if z.get_ref().trim().is_empty() {
+                self.issue(
+                    Some(z.span()),
+                    k("zone"),
+                    "zone is empty; omit the key for no zone",
+                );
+            } else {
+                out.zone = Some(z.into_inner());
+            }
+        }
+        out.backup = s.backup.unwrap_or(out.backup);
+        for (n, tag) in s.tags.into_iter().enumerate() {
+            if tag.get_ref().trim().is_empty() {
+                self.issue(Some(tag.span()), k(&format!("tags[{n}]")), "tag is empty");
+            } else {
+                out.tags.push(tag.into_inner());
+            }
+        }
+        (out, name_span)
+    }
+}

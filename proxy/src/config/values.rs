@@ -1,0 +1,171 @@
+//! Parsers for the string forms config values take: durations, sizes, file
+//! modes, addresses, hash keys, names. Pure functions returning a message
+//! that `convert.rs` attaches to the key and its location.
+
+use std::fmt::Display;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use super::raw::IntOrStr;
+use super::types::HashKey;
+
+/// `"250ms"`, `"10s"`, `"2m"`, `"1h"`, or an integer number of seconds.
+pub(crate) fn parse_duration(v: &IntOrStr) -> Result<Duration, String> {
+    let s = match v {
+        IntOrStr::Int(n) if *n < 0 => return Err(format!("duration {n} is negative")),
+        IntOrStr::Int(n) => return Ok(Duration::from_secs(n.unsigned_abs())),
+        IntOrStr::Str(s) => s.trim(),
+    };
+    let bad = |why: &dyn Display| format!("bad duration \"{s}\": {why}");
+    if s.is_empty() {
+        return Err("duration is empty; write e.g. \"10s\" or \"250ms\"".into());
+    }
+    if s.starts_with('-') {
+        return Err(bad(&"negative durations are not allowed"));
+    }
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    if num.is_empty() {
+        return Err(bad(&"expected a whole number followed by ms, s, m or h"));
+    }
+    let n: u64 = num.parse().map_err(|_| bad(&"number too large"))?;
+    let secs_per = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "" => {
+            return Err(bad(
+                &"missing unit; use ms, s, m or h (or an integer for seconds)",
+            ));
+        }
+        u if u.starts_with('.') => {
+            return Err(bad(
+                &"use whole numbers, e.g. \"1500ms\" instead of \"1.5s\"",
+            ));
+        }
+        u => {
+            return Err(bad(&format_args!(
+                "unknown unit \"{u}\"; use ms, s, m or h"
+            )));
+        }
+    };
+    n.checked_mul(secs_per)
+        .map(Duration::from_secs)
+        .ok_or_else(|| bad(&"too large"))
+}
+
+/// Bytes: an integer, or a whole number with `B`, `KiB` or `MiB`.
+pub(crate) fn parse_size(v: &IntOrStr) -> Result<i64, String> {
+    let s = match v {
+        IntOrStr::Int(n) => return Ok(*n),
+        IntOrStr::Str(s) => s.trim(),
+    };
+    let bad = |why: &str| format!("bad size \"{s}\": {why}");
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    if num.is_empty() {
+        return Err(bad(
+            "expected a whole number of bytes, optionally with B, KiB or MiB",
+        ));
+    }
+    let n: i64 = num.parse().map_err(|_| bad("number too large"))?;
+    let mul = match unit.trim_start() {
+        "" | "B" => 1,
+        "KiB" => 1024,
+        "MiB" => 1024 * 1024,
+        _ => return Err(bad("unknown unit; use B, KiB or MiB")),
+    };
+    n.checked_mul(mul).ok_or_else(|| bad("too large"))
+}
+
+/// `"0600"`, `"600"`, `"0o600"`, or an integer (write `0o600` in TOML).
+pub(crate) fn parse_mode(v: &IntOrStr) -> Result<u32, String> {
+    let n = match v {
+        IntOrStr::Int(n) => *n,
+        IntOrStr::Str(s) => {
+            let digits = s.strip_prefix("0o").unwrap_or(s);
+            if digits.is_empty() || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+                return Err(format!("mode \"{s}\" is not octal digits like \"0600\""));
+            }
+            i64::from_str_radix(digits, 8).map_err(|_| format!("mode \"{s}\" is too large"))?
+        }
+    };
+    if !(0..=0o777).contains(&n) {
+        return Err(format!(
+            "mode {n} (octal {n:o}) is outside 0–0o777; write \"0600\" or 0o600"
+        ));
+    }
+    Ok(n as u32)
+}
+
+/// `IP:port`, `[v6]:port`, or `host:port` resolved now (first address).
+pub(crate) fn parse_addr(s: &str, allow_port_zero: bool) -> Result<SocketAddr, String> {
+    let addr = match s.parse::<SocketAddr>() {
+        Ok(a) => a,
+        Err(_) => {
+            let Some((host, port)) = s.rsplit_once(':') else {
+                return Err(format!("\"{s}\" has no port; write IP:port or host:port"));
+            };
+            if host.is_empty() {
+                return Err(format!("\"{s}\" has no host; write IP:port or host:port"));
+            }
+            let Ok(port) = port.parse::<u16>() else {
+                return Err(format!("\"{s}\": port \"{port}\" is not a number 0–65535"));
+            };
+            let mut found = (host, port)
+                .to_socket_addrs()
+                .map_err(|e| format!("host \"{host}\" does not resolve: {e}"))?;
+            found
+                .next()
+                .ok_or_else(|| format!("host \"{host}\" resolves to no address"))?
+        }
+    };
+    if addr.port() == 0 && !allow_port_zero {
+        return Err(format!("\"{s}\": port 0 is not a valid server port"));
+    }
+    Ok(addr)
+}
+
+/// `client_ip | path | uri | header:NAME | cookie:NAME`
+pub(crate) fn parse_hash_key(s: &str) -> Result<HashKey, String> {
+    let named = |name: &str, what: &str, ctor: fn(String) -> HashKey| {
+        if is_token(name) {
+            Ok(ctor(name.to_owned()))
+        } else {
+            Err(format!(
+                "hash_key \"{s}\": \"{name}\" is not a valid {what} name"
+            ))
+        }
+    };
+    match s {
+        "client_ip" => Ok(HashKey::ClientIp),
+        "path" => Ok(HashKey::Path),
+        "uri" => Ok(HashKey::Uri),
+        _ => {
+            if let Some(h) = s.strip_prefix("header:") {
+                named(h, "header", |n| HashKey::Header(n.to_ascii_lowercase()))
+            } else if let Some(c) = s.strip_prefix("cookie:") {
+                named(c, "cookie", HashKey::Cookie)
+            } else {
+                Err(format!(
+                    "unknown hash_key \"{s}\"; use client_ip, path, uri, header:NAME or cookie:NAME"
+                ))
+            }
+        }
+    }
+}
+
+/// RFC 9110 `token` (also RFC 6265's `cookie-name`).
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Names appear in admin commands (`pool/server`) and logs: keep them plain.
+pub(crate) fn is_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}

@@ -1,0 +1,663 @@
+//! Forwarding one request: choose a server, send the head and body, relay
+//! the response; retry on another server when RFC 9110 §9.2.2 allows it.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use compio::io::AsyncWriteExt;
+use compio::net::TcpStream;
+
+use super::io::{ReadError, read_some, write_all, write_all_timeout};
+use super::upstream;
+use super::{ListenerCtx, WorkerCtx};
+use crate::balance::table::{bump, now_ms};
+use crate::balance::{self, Pool, Server};
+use crate::http::{self, BodyKind, Chunk, ChunkedDecoder, HttpError, Method, RequestHead};
+
+/// What the connection does after a request.
+pub enum After {
+    KeepAlive,
+    Close,
+}
+
+/// Bytes read from a backend per read while relaying a body.
+const RELAY_READ: usize = 16 * 1024;
+
+/// Answers with an error status, then closes gracefully: shut down our
+/// side and drain what the client still sends for a moment, so the
+/// response is not destroyed by a reset.
+pub async fn send_error(stream: &TcpStream, status: u16) {
+    let resp = http::error_response(status);
+    if write_all_timeout(stream, resp, Duration::from_secs(5)).await.is_err() {
+        return;
+    }
+    let mut s = stream;
+    let _ = s.shutdown().await;
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut sink = BytesMut::with_capacity(4096);
+    let mut drained = 0;
+    while drained < 256 * 1024 {
+        sink.clear();
+        match read_some(stream, &mut sink, 4096, deadline).await {
+            Ok(n) if n > 0 => drained += n,
+            _ => break,
+        }
+    }
+}
+
+/// The request body still to be forwarded, and how it is framed upstream.
+enum ReqBody {
+    Done,
+    Length(u64),
+    Chunked(ChunkedDecoder),
+}
+
+impl ReqBody {
+    fn new(kind: &BodyKind) -> Self {
+        match kind {
+            BodyKind::Length(n) if *n > 0 => ReqBody::Length(*n),
+            BodyKind::Chunked => ReqBody::Chunked(ChunkedDecoder::new()),
+            _ => ReqBody::Done,
+        }
+    }
+
+    fn done(&self) -> bool {
+        matches!(self, ReqBody::Done)
+    }
+
+    /// Moves the part of `src` that belongs to this body into `out`, framed
+    /// for the backend (chunked bodies are decoded and re-encoded, so only
+    /// what our strict decoder understood reaches the backend).
+    fn pump(&mut self, src: &mut BytesMut, out: &mut Vec<u8>) -> Result<(), HttpError> {
+        match self {
+            ReqBody::Done => {}
+            ReqBody::Length(rem) => {
+                let take = (*rem).min(src.len() as u64) as usize;
+                out.extend_from_slice(&src[..take]);
+                src.advance(take);
+                *rem -= take as u64;
+                if *rem == 0 {
+                    *self = ReqBody::Done;
+                }
+            }
+            ReqBody::Chunked(dec) => {
+                let used = dec.decode(src, &mut |c| reencode(c, out))?;
+                src.advance(used);
+                if dec.is_done() {
+                    *self = ReqBody::Done;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Appends one decoded chunked-body event to `out` in chunked framing.
+fn reencode(c: Chunk<'_>, out: &mut Vec<u8>) {
+    match c {
+        Chunk::Data(d) if !d.is_empty() => {
+            http::write_chunk_header(out, d.len());
+            out.extend_from_slice(d);
+            out.extend_from_slice(b"\r\n");
+        }
+        Chunk::Data(_) => {}
+        Chunk::Trailers(t) => out.extend_from_slice(t),
+        Chunk::End => out.extend_from_slice(http::CHUNK_LAST),
+    }
+}
+
+/// Appends one decoded event for an HTTP/1.0 client: data only.
+fn dechunk(c: Chunk<'_>, out: &mut Vec<u8>) {
+    if let Chunk::Data(d) = c {
+        out.extend_from_slice(d);
+    }
+}
+
+/// Counts a request as in flight on a server for the strategies' sake.
+struct Active<'a>(&'a Server);
+
+impl<'a> Active<'a> {
+    fn new(s: &'a Server) -> Self {
+        s.stats.live.active.fetch_add(1, Ordering::Relaxed);
+        Active(s)
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.stats.live.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How a response exchange ended.
+enum Resp {
+    /// Nothing reached the client; answer `status`, or retry when allowed.
+    Failed { status: u16, retryable: bool },
+    /// The response is complete.
+    Done { reuse_upstream: bool, close_client: bool, status: u16 },
+    /// The response started but could not finish: close the client.
+    Broken,
+    /// 101 relayed: tunnel both ways.
+    Upgraded,
+}
+
+/// What `relay_response` needs to know about the request.
+struct ReqInfo {
+    method: Method,
+    client_minor: u8,
+    client_keep: bool,
+    upgrade: bool,
+}
+
+/// Serves one parsed request. `buf` holds the head and whatever followed it.
+pub async fn handle(
+    ctx: &Rc<WorkerCtx>,
+    lctx: &ListenerCtx,
+    client: &TcpStream,
+    peer: SocketAddr,
+    buf: &mut BytesMut,
+    head: RequestHead,
+) -> After {
+    let started = Instant::now();
+    let ct = ctx.table();
+    let Some(pi) = ct.table.pool(&lctx.config.pool) else {
+        send_error(client, 503).await;
+        return After::Close;
+    };
+    let pool = &ct.table.pools[pi];
+    let strategy = &*ct.strategies[pi];
+
+    let sticky = pool
+        .sticky
+        .as_ref()
+        .and_then(|s| http::cookie(buf, &head.headers, &s.cookie))
+        .and_then(|v| balance::sticky_lookup(pool, v));
+    let hash = balance::request_hash(
+        pool,
+        peer.ip(),
+        head.path(buf),
+        &|n| http::header(buf, &head.headers, n),
+        &|n| http::cookie(buf, &head.headers, n),
+    );
+    let info = ReqInfo {
+        method: head.method.clone(),
+        client_minor: head.minor_version,
+        client_keep: head.keep_alive && !ctx.draining.get(),
+        upgrade: head.upgrade,
+    };
+    let expect_continue = head.expect_continue && head.minor_version >= 1;
+
+    let mut out = Vec::with_capacity(head.head_len + 256);
+    let opts = http::ForwardOpts {
+        client_ip: peer.ip(),
+        forward_headers: lctx.config.forward_headers,
+        upgrade: head.upgrade,
+    };
+    http::write_request_head(buf, &head, &opts, &mut out);
+    buf.advance(head.head_len);
+    let mut body = ReqBody::new(&head.body);
+    if let Err(e) = body.pump(buf, &mut out) {
+        send_error(client, e.status()).await;
+        return After::Close;
+    }
+    // A request whose body is all in `out` can be replayed on another server.
+    let replayable = body.done();
+    let idempotent = info.method.is_idempotent();
+
+    let retries = pool.config.retries;
+    let mut tried = 0u64;
+    let mut attempt = 0u32;
+    let mut sent_continue = false;
+    loop {
+        let Some(choice) = balance::choose(strategy, pool, hash, attempt, now_ms(), tried, sticky) else {
+            let status = if attempt == 0 { 503 } else { 502 };
+            send_error(client, status).await;
+            return After::Close;
+        };
+        if choice.index < 64 {
+            tried |= 1 << choice.index;
+        }
+        let server = &pool.servers[choice.index];
+        let core = server.stats.core(ctx.core);
+        let _active = Active::new(server);
+        if attempt > 0 {
+            bump(&core.retries, 1);
+        }
+        bump(&core.requests, 1);
+        let can_retry = attempt < retries;
+
+        let idle = pool.config.keepalive.idle_timeout;
+        let pooled = ctx.upstreams.borrow_mut().take(server.addr, idle);
+        let reused = pooled.is_some();
+        let up = match pooled {
+            Some(up) => up,
+            None => match upstream::connect(server.addr, pool.config.timeouts.connect).await {
+                Ok(up) => {
+                    bump(&core.conns_opened, 1);
+                    up
+                }
+                Err(e) => {
+                    bump(&core.connect_errors, 1);
+                    passive_failure(pool, server, &e);
+                    if can_retry {
+                        attempt += 1;
+                        continue;
+                    }
+                    send_error(client, 502).await;
+                    return After::Close;
+                }
+            },
+        };
+        server.stats.live.consecutive_fails.store(0, Ordering::Relaxed);
+
+        let t0 = Instant::now();
+        let (res, o) = write_all(&up, out).await;
+        out = o;
+        if res.is_err() {
+            bump(&core.errors, 1);
+            // Nothing of it was processed when a reused connection turns out
+            // closed; a fresh one that fails is retried only if replayable.
+            if can_retry && replayable && (reused || idempotent) {
+                attempt += 1;
+                continue;
+            }
+            send_error(client, 502).await;
+            return After::Close;
+        }
+        bump(&core.bytes_in, out.len() as u64);
+        if expect_continue && !sent_continue && !body.done() {
+            sent_continue = true;
+            if write_all(client, &b"HTTP/1.1 100 Continue\r\n\r\n"[..]).await.0.is_err() {
+                return After::Close;
+            }
+        }
+        if !body.done() {
+            match stream_body(lctx, client, &up, buf, &mut body, &mut out).await {
+                Ok(n) => bump(&core.bytes_in, n),
+                Err(BodyError::Client) => return After::Close,
+                Err(BodyError::Bad(e)) => {
+                    send_error(client, e.status()).await;
+                    return After::Close;
+                }
+                Err(BodyError::Upstream) => {
+                    bump(&core.errors, 1);
+                    send_error(client, 502).await;
+                    return After::Close;
+                }
+            }
+        }
+
+        let extra = sticky_cookie(pool, server, choice.sticky_hit);
+        let mut ubuf = ctx.take_buf();
+        let resp = relay_response(pool, client, &up, &mut ubuf, &mut out, &info, extra.as_bytes(), t0, server, ctx.core)
+            .await;
+        match resp {
+            Resp::Failed { status, retryable } => {
+                ctx.give_buf(ubuf);
+                bump(&core.errors, 1);
+                // A request that reached the backend and got no answer may have
+                // been processed: only idempotent ones are replayed.
+                if retryable && can_retry && replayable && idempotent {
+                    attempt += 1;
+                    continue;
+                }
+                send_error(client, status).await;
+                return After::Close;
+            }
+            Resp::Done { reuse_upstream, close_client, status } => {
+                ctx.give_buf(ubuf);
+                access_log(ctx, peer, &info, server, status, started);
+                if reuse_upstream {
+                    ctx.upstreams.borrow_mut().put(server.addr, up, pool.config.keepalive.max_idle);
+                }
+                return if close_client || !info.client_keep { After::Close } else { After::KeepAlive };
+            }
+            Resp::Broken => {
+                bump(&core.errors, 1);
+                return After::Close;
+            }
+            Resp::Upgraded => {
+                access_log(ctx, peer, &info, server, 101, started);
+                tunnel(client, &up, buf, ubuf).await;
+                return After::Close;
+            }
+        }
+    }
+}
+
+fn sticky_cookie(pool: &Pool, server: &Server, hit: bool) -> String {
+    match &pool.sticky {
+        Some(s) if !hit => {
+            let mut c = format!("Set-Cookie: {}={}; Path=/; HttpOnly", s.cookie, server.cookie);
+            if let Some(age) = s.max_age {
+                c.push_str(&format!("; Max-Age={}", age.as_secs()));
+            }
+            c.push_str("\r\n");
+            c
+        }
+        _ => String::new(),
+    }
+}
+
+/// Connect failure bookkeeping: after `max_fails` in a row the server is out
+/// of rotation for `cooldown`.
+fn passive_failure(pool: &Pool, server: &Server, err: &std::io::Error) {
+    let live = &server.stats.live;
+    let fails = live.consecutive_fails.fetch_add(1, Ordering::Relaxed) + 1;
+    let p = &pool.config.passive;
+    if fails >= p.max_fails {
+        let until = now_ms() + p.cooldown.as_millis() as u64;
+        let prev = live.cooldown_until_ms.swap(until, Ordering::Relaxed);
+        live.consecutive_fails.store(0, Ordering::Relaxed);
+        if prev <= now_ms() {
+            tracing::warn!(server = %server.key, error = %err, fails, cooldown = ?p.cooldown, "server out of rotation after connect failures");
+        }
+    }
+}
+
+enum BodyError {
+    Client,
+    Upstream,
+    Bad(HttpError),
+}
+
+/// Streams the rest of the request body from the client to the backend.
+/// Returns the bytes written upstream.
+async fn stream_body(
+    lctx: &ListenerCtx,
+    client: &TcpStream,
+    up: &TcpStream,
+    buf: &mut BytesMut,
+    body: &mut ReqBody,
+    out: &mut Vec<u8>,
+) -> Result<u64, BodyError> {
+    let mut sent = 0u64;
+    while !body.done() {
+        let deadline = Instant::now() + lctx.config.timeouts.client_body;
+        match read_some(client, buf, RELAY_READ, deadline).await {
+            Ok(0) | Err(_) => return Err(BodyError::Client),
+            Ok(_) => {}
+        }
+        out.clear();
+        body.pump(buf, out).map_err(BodyError::Bad)?;
+        if out.is_empty() {
+            continue;
+        }
+        sent += out.len() as u64;
+        let (res, o) = write_all(up, std::mem::take(out)).await;
+        *out = o;
+        res.map_err(|_| BodyError::Upstream)?;
+    }
+    Ok(sent)
+}
+
+/// Reads the backend's response head (relaying 1xx), writes the response
+/// head to the client and streams the body with the right framing.
+#[allow(clippy::too_many_arguments)]
+async fn relay_response(
+    pool: &Pool,
+    client: &TcpStream,
+    up: &TcpStream,
+    ubuf: &mut BytesMut,
+    out: &mut Vec<u8>,
+    req: &ReqInfo,
+    extra: &[u8],
+    t0: Instant,
+    server: &Server,
+    core_idx: usize,
+) -> Resp {
+    let core = server.stats.core(core_idx);
+    let timeout = pool.config.timeouts.response;
+    let write_timeout = timeout.max(Duration::from_secs(5));
+    let mut relayed_1xx = false;
+    let limits = http::Limits::RESPONSE;
+    let rh = loop {
+        if !ubuf.is_empty() {
+            match http::parse_response(ubuf, &limits, &req.method) {
+                Ok(Some(rh)) if (100..200).contains(&rh.status) && rh.status != 101 => {
+                    // 100/103 interim responses go to HTTP/1.1 clients only.
+                    if req.client_minor >= 1 {
+                        out.clear();
+                        out.extend_from_slice(&ubuf[..rh.head_len]);
+                        match write_all_timeout(client, std::mem::take(out), write_timeout).await {
+                            Ok(o) => *out = o,
+                            Err(_) => return Resp::Broken,
+                        }
+                        relayed_1xx = true;
+                    }
+                    ubuf.advance(rh.head_len);
+                    continue;
+                }
+                Ok(Some(rh)) => break rh,
+                Ok(None) => {}
+                Err(_) => {
+                    tracing::debug!(server = %server.key, "invalid response from backend");
+                    return if relayed_1xx { Resp::Broken } else { Resp::Failed { status: 502, retryable: false } };
+                }
+            }
+        }
+        let had_bytes = !ubuf.is_empty();
+        match read_some(up, ubuf, RELAY_READ, t0 + timeout).await {
+            Ok(n) if n > 0 => {}
+            Ok(_) | Err(ReadError::Io(_)) => {
+                return if relayed_1xx {
+                    Resp::Broken
+                } else {
+                    Resp::Failed { status: 502, retryable: !had_bytes }
+                };
+            }
+            Err(ReadError::TimedOut) => {
+                return if relayed_1xx { Resp::Broken } else { Resp::Failed { status: 504, retryable: false } };
+            }
+        }
+    };
+    server.stats.record_latency(t0.elapsed().as_micros() as u64);
+    let class = (rh.status / 100).clamp(1, 5) as usize - 1;
+    bump(&core.responses[class], 1);
+
+    if rh.status == 101 {
+        if !req.upgrade {
+            return Resp::Failed { status: 502, retryable: false };
+        }
+        out.clear();
+        http::write_response_head(ubuf, &rh, &http::ResponseOpts { client_minor: 1, close: false, extra }, out);
+        ubuf.advance(rh.head_len);
+        return match write_all_timeout(client, std::mem::take(out), write_timeout).await {
+            Ok(o) => {
+                *out = o;
+                Resp::Upgraded
+            }
+            Err(_) => Resp::Broken,
+        };
+    }
+
+    let dechunk_for_10 = req.client_minor == 0 && matches!(rh.body, BodyKind::Chunked);
+    let close_client = !req.client_keep || matches!(rh.body, BodyKind::CloseDelimited) || dechunk_for_10;
+    out.clear();
+    http::write_response_head(
+        ubuf,
+        &rh,
+        &http::ResponseOpts { client_minor: req.client_minor, close: close_client, extra },
+        out,
+    );
+    ubuf.advance(rh.head_len);
+    let mut reuse = rh.keep_alive;
+    let mut relayed = 0u64;
+
+    match rh.body {
+        BodyKind::None => {
+            if !ubuf.is_empty() {
+                reuse = false;
+            }
+        }
+        BodyKind::Length(n) => {
+            let mut rem = n;
+            let take = rem.min(ubuf.len() as u64) as usize;
+            out.extend_from_slice(&ubuf[..take]);
+            ubuf.advance(take);
+            rem -= take as u64;
+            if !ubuf.is_empty() {
+                reuse = false;
+            }
+            while rem > 0 {
+                // Flush what is pending, then relay straight from the read buffer.
+                if !out.is_empty() {
+                    relayed += out.len() as u64;
+                    match write_all_timeout(client, std::mem::take(out), write_timeout).await {
+                        Ok(o) => *out = o,
+                        Err(_) => return Resp::Broken,
+                    }
+                    out.clear();
+                }
+                ubuf.clear();
+                match read_some(up, ubuf, RELAY_READ, Instant::now() + timeout).await {
+                    Ok(n) if n > 0 => {}
+                    _ => return Resp::Broken,
+                }
+                let take = rem.min(ubuf.len() as u64) as usize;
+                if ubuf.len() > take {
+                    reuse = false;
+                    ubuf.truncate(take);
+                }
+                rem -= take as u64;
+                relayed += take as u64;
+                match write_all_timeout(client, std::mem::take(ubuf), write_timeout).await {
+                    Ok(b) => *ubuf = b,
+                    Err(_) => return Resp::Broken,
+                }
+            }
+        }
+        BodyKind::Chunked => {
+            let mut dec = ChunkedDecoder::new();
+            loop {
+                let res = if dechunk_for_10 {
+                    dec.decode(ubuf, &mut |c| dechunk(c, out))
+                } else {
+                    dec.decode(ubuf, &mut |c| reencode(c, out))
+                };
+                let used = match res {
+                    Ok(used) => used,
+                    Err(_) => return Resp::Broken,
+                };
+                ubuf.advance(used);
+                if dec.is_done() {
+                    if !ubuf.is_empty() {
+                        reuse = false;
+                    }
+                    break;
+                }
+                if !out.is_empty() {
+                    relayed += out.len() as u64;
+                    match write_all_timeout(client, std::mem::take(out), write_timeout).await {
+                        Ok(o) => *out = o,
+                        Err(_) => return Resp::Broken,
+                    }
+                    out.clear();
+                }
+                match read_some(up, ubuf, RELAY_READ, Instant::now() + timeout).await {
+                    Ok(n) if n > 0 => {}
+                    _ => return Resp::Broken,
+                }
+            }
+        }
+        BodyKind::CloseDelimited => {
+            reuse = false;
+            out.extend_from_slice(ubuf);
+            loop {
+                if !out.is_empty() {
+                    relayed += out.len() as u64;
+                    match write_all_timeout(client, std::mem::take(out), write_timeout).await {
+                        Ok(o) => *out = o,
+                        Err(_) => return Resp::Broken,
+                    }
+                    out.clear();
+                }
+                ubuf.clear();
+                match read_some(up, ubuf, RELAY_READ, Instant::now() + timeout).await {
+                    Ok(n) if n > 0 => out.extend_from_slice(ubuf),
+                    Ok(_) => break,
+                    Err(_) => return Resp::Broken,
+                }
+            }
+        }
+    }
+    if !out.is_empty() {
+        relayed += out.len() as u64;
+        match write_all_timeout(client, std::mem::take(out), write_timeout).await {
+            Ok(o) => *out = o,
+            Err(_) => return Resp::Broken,
+        }
+    }
+    bump(&core.bytes_out, relayed);
+    Resp::Done { reuse_upstream: reuse, close_client, status: rh.status }
+}
+
+/// Relays bytes both ways after a 101. When one side finishes sending, the
+/// other side's write half is shut down (half-close), and the tunnel ends
+/// when both directions have. A tunnel may idle for up to a day.
+async fn tunnel(client: &TcpStream, up: &TcpStream, client_rest: &mut BytesMut, up_rest: BytesMut) {
+    let to_up = async {
+        let mut b = std::mem::take(client_rest);
+        loop {
+            if !b.is_empty() {
+                let (res, back) = write_all(up, b).await;
+                if res.is_err() {
+                    return;
+                }
+                b = back;
+                b.clear();
+            }
+            match read_some(client, &mut b, RELAY_READ, far_future()).await {
+                Ok(n) if n > 0 => {}
+                _ => {
+                    let mut u = up;
+                    let _ = u.shutdown().await;
+                    return;
+                }
+            }
+        }
+    };
+    let to_client = async {
+        let mut b = up_rest;
+        loop {
+            if !b.is_empty() {
+                let (res, back) = write_all(client, b).await;
+                if res.is_err() {
+                    return;
+                }
+                b = back;
+                b.clear();
+            }
+            match read_some(up, &mut b, RELAY_READ, far_future()).await {
+                Ok(n) if n > 0 => {}
+                _ => {
+                    let mut c = client;
+                    let _ = c.shutdown().await;
+                    return;
+                }
+            }
+        }
+    };
+    futures_util::future::join(to_up, to_client).await;
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(24 * 3600)
+}
+
+fn access_log(ctx: &WorkerCtx, peer: SocketAddr, info: &ReqInfo, server: &Server, status: u16, started: Instant) {
+    if ctx.shared.config.runtime.access_log {
+        tracing::info!(
+            target: "fastlb::access",
+            client = %peer,
+            method = ?info.method,
+            server = %server.key,
+            status,
+            us = started.elapsed().as_micros() as u64,
+            "request"
+        );
+    }
+}

@@ -1,0 +1,56 @@
+//! Small I/O helpers over compio's owned-buffer API.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use compio::BufResult;
+use compio::buf::IoBuf;
+use compio::io::{AsyncReadExt, AsyncWriteExt};
+use compio::net::TcpStream;
+
+/// Why a read did not produce bytes.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The deadline passed (the buffer went with the cancelled read; the
+    /// caller closes the connection anyway).
+    TimedOut,
+    Io(io::Error),
+}
+
+/// Appends at least one byte to `buf` (reserving `min_spare` first), or
+/// returns `Ok(0)` at EOF.
+pub async fn read_some(
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    min_spare: usize,
+    deadline: Instant,
+) -> Result<usize, ReadError> {
+    buf.reserve(min_spare);
+    let taken = std::mem::take(buf);
+    let mut s = stream;
+    let dur = deadline.saturating_duration_since(Instant::now());
+    match compio::time::timeout(dur, s.append(taken)).await {
+        Ok(BufResult(res, b)) => {
+            *buf = b;
+            res.map_err(ReadError::Io)
+        }
+        Err(_) => Err(ReadError::TimedOut),
+    }
+}
+
+/// Writes all of `data` and gives the buffer back.
+pub async fn write_all<B: IoBuf>(stream: &TcpStream, data: B) -> (io::Result<()>, B) {
+    let mut s = stream;
+    let BufResult(res, b) = s.write_all(data).await;
+    (res, b)
+}
+
+/// Writes all of `data` within `timeout`.
+pub async fn write_all_timeout<B: IoBuf>(stream: &TcpStream, data: B, timeout: Duration) -> io::Result<B> {
+    match compio::time::timeout(timeout, write_all(stream, data)).await {
+        Ok((Ok(()), b)) => Ok(b),
+        Ok((Err(e), _)) => Err(e),
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
+    }
+}

@@ -1,0 +1,169 @@
+//! The data path of one worker core: accept loop, client connections,
+//! forwarding with retries, the per-core upstream pool.
+//!
+//! Everything here runs on one core's compio runtime: state is `Rc`/`Cell`/
+//! `RefCell`; the only shared things are the arc-swapped backend table and
+//! the atomic counters hanging off it.
+
+mod conn;
+mod forward;
+mod io;
+pub mod upstream;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::Cache;
+use bytes::BytesMut;
+use compio::net::TcpListener;
+use futures_channel::oneshot;
+
+use crate::balance::{self, Strategy, Table};
+use crate::config::ListenerConfig;
+use crate::runtime::Shared;
+use crate::stats::CoreStats;
+use upstream::UpstreamPool;
+
+/// The table as one core sees it: the shared snapshot plus this core's
+/// strategy instances (per-core state such as round-robin cursors).
+pub struct CoreTable {
+    pub table: Arc<Table>,
+    pub strategies: Vec<Box<dyn Strategy>>,
+}
+
+/// Per-core context, shared by the tasks of one core through `Rc`.
+pub struct WorkerCtx {
+    pub core: usize,
+    pub shared: Arc<Shared>,
+    pub stats: Arc<CoreStats>,
+    cache: RefCell<Cache<Arc<arc_swap::ArcSwap<Table>>, Arc<Table>>>,
+    current: RefCell<Rc<CoreTable>>,
+    pub upstreams: RefCell<UpstreamPool>,
+    /// Requests between head parsed and response finished on this core.
+    pub in_flight: Cell<usize>,
+    /// Set once shutdown starts: responses then carry `Connection: close`.
+    pub draining: Cell<bool>,
+    /// Spare relay buffers, so a request does not allocate one.
+    bufs: RefCell<Vec<BytesMut>>,
+}
+
+/// Size of a relay buffer (response heads and bodies).
+const RELAY_BUF: usize = 32 * 1024;
+
+impl WorkerCtx {
+    pub fn new(core: usize, shared: Arc<Shared>) -> Rc<Self> {
+        let cache = Cache::new(Arc::clone(&shared.table));
+        let table = shared.table.load_full();
+        let current = Rc::new(core_table(table));
+        Rc::new(WorkerCtx {
+            core,
+            stats: Arc::clone(&shared.cores[core]),
+            shared,
+            cache: RefCell::new(cache),
+            current: RefCell::new(current),
+            upstreams: RefCell::new(UpstreamPool::default()),
+            in_flight: Cell::new(0),
+            draining: Cell::new(false),
+            bufs: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// The current table for this core: one pointer comparison unless the
+    /// table was swapped, in which case per-core strategies are rebuilt.
+    pub fn table(&self) -> Rc<CoreTable> {
+        let mut cache = self.cache.borrow_mut();
+        let latest = cache.load();
+        let mut current = self.current.borrow_mut();
+        if !Arc::ptr_eq(latest, &current.table) {
+            *current = Rc::new(core_table(Arc::clone(latest)));
+        }
+        Rc::clone(&current)
+    }
+
+    pub fn take_buf(&self) -> BytesMut {
+        self.bufs.borrow_mut().pop().unwrap_or_else(|| BytesMut::with_capacity(RELAY_BUF))
+    }
+
+    pub fn give_buf(&self, mut buf: BytesMut) {
+        let mut bufs = self.bufs.borrow_mut();
+        // Keep a few; a buffer that grew (a big head) is not worth keeping.
+        if bufs.len() < 64 && buf.capacity() <= RELAY_BUF * 2 {
+            buf.clear();
+            bufs.push(buf);
+        }
+    }
+}
+
+fn core_table(table: Arc<Table>) -> CoreTable {
+    let strategies = table.pools.iter().map(balance::build).collect();
+    CoreTable { table, strategies }
+}
+
+/// Listener settings one core needs per connection.
+pub struct ListenerCtx {
+    pub config: ListenerConfig,
+    pub limits: crate::http::Limits,
+}
+
+/// Runs one core's listeners until `stop` fires, then drains.
+pub async fn serve(ctx: Rc<WorkerCtx>, listeners: Vec<(ListenerConfig, TcpListener)>, stop: oneshot::Receiver<()>) {
+    let mut accept_tasks = Vec::new();
+    for (config, listener) in listeners {
+        let limits = crate::http::Limits {
+            max_head_size: config.limits.max_head_size,
+            max_headers: config.limits.max_headers,
+            max_uri_length: config.limits.max_uri_length,
+        };
+        let lctx = Rc::new(ListenerCtx { config, limits });
+        accept_tasks.push(compio::runtime::spawn(accept_loop(Rc::clone(&ctx), lctx, listener)));
+    }
+    let sweeper = compio::runtime::spawn(sweep_loop(Rc::clone(&ctx)));
+    let _ = stop.await;
+    // Stop accepting: dropping the tasks cancels the accepts and closes the sockets.
+    drop(accept_tasks);
+    drop(sweeper);
+    ctx.draining.set(true);
+    let deadline = Instant::now() + ctx.shared.config.runtime.drain_timeout;
+    while ctx.in_flight.get() > 0 && Instant::now() < deadline {
+        compio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if ctx.in_flight.get() > 0 {
+        tracing::warn!(core = ctx.core, in_flight = ctx.in_flight.get(), "drain timeout: closing requests still in flight");
+    }
+}
+
+async fn accept_loop(ctx: Rc<WorkerCtx>, lctx: Rc<ListenerCtx>, listener: TcpListener) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE/ENFILE/ECONNABORTED: keep serving, back off briefly on fd exhaustion.
+                tracing::warn!(listener = %lctx.config.name, error = %e, "accept failed");
+                compio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        CoreStats::add(&ctx.stats.accepted, 1);
+        let open = CoreStats::get(&ctx.stats.open);
+        if open as usize >= lctx.config.limits.max_connections {
+            CoreStats::add(&ctx.stats.refused, 1);
+            drop(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        compio::runtime::spawn(conn::serve_client(Rc::clone(&ctx), Rc::clone(&lctx), stream, peer)).detach();
+    }
+}
+
+async fn sweep_loop(ctx: Rc<WorkerCtx>) {
+    loop {
+        compio::time::sleep(Duration::from_secs(1)).await;
+        let table = ctx.table();
+        let idle = table.table.pools.iter().map(|p| p.config.keepalive.idle_timeout).max();
+        if let Some(idle) = idle {
+            ctx.upstreams.borrow_mut().sweep(idle);
+        }
+    }
+}
