@@ -5,10 +5,7 @@ mod support;
 use support::{Proxy, get};
 
 fn demo() -> Proxy {
-    let args: Vec<String> = ["demo", "--nodes", "3", "--port", "0"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let args: Vec<String> = ["demo", "--nodes", "3", "--port", "0"].iter().map(|s| s.to_string()).collect();
     Proxy::spawn(&args)
 }
 
@@ -37,8 +34,8 @@ fn demo_health_is_json() {
     let proxy = demo();
     let r = get(proxy.addr, "/health");
     assert_eq!(r.status, 200, "{r:?}");
-    let v: serde_json::Value = serde_json::from_slice(&r.body)
-        .unwrap_or_else(|e| panic!("/health is not JSON ({e}): {:?}", r.text()));
+    let v: serde_json::Value =
+        serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("/health is not JSON ({e}): {:?}", r.text()));
     assert_eq!(v["status"], "healthy", "{v}");
     assert!(!v["server_id"].is_null(), "/health has no server_id: {v}");
 }

@@ -28,10 +28,7 @@ fn backend_killed_mid_load_loses_no_requests_and_leaves_rotation() {
                 let mut c = Client::connect(addr);
                 for i in 0..per_thread {
                     if started.elapsed() > Duration::from_secs(30) {
-                        failures
-                            .lock()
-                            .unwrap()
-                            .push(format!("thread {t}: load ran out of time at {i}"));
+                        failures.lock().unwrap().push(format!("thread {t}: load ran out of time at {i}"));
                         return;
                     }
                     match c
@@ -52,10 +49,7 @@ fn backend_killed_mid_load_loses_no_requests_and_leaves_rotation() {
                             c = Client::connect(addr);
                         }
                         Err(e) => {
-                            failures
-                                .lock()
-                                .unwrap()
-                                .push(format!("thread {t} request {i}: {e}"));
+                            failures.lock().unwrap().push(format!("thread {t} request {i}: {e}"));
                             c = Client::connect(addr);
                         }
                     }
@@ -65,11 +59,7 @@ fn backend_killed_mid_load_loses_no_requests_and_leaves_rotation() {
         })
         .collect();
     let half = threads * per_thread / 2;
-    assert!(
-        wait_until(Duration::from_secs(30), || done.load(Ordering::SeqCst)
-            >= half),
-        "load never reached half way"
-    );
+    assert!(wait_until(Duration::from_secs(30), || done.load(Ordering::SeqCst) >= half), "load never reached half way");
     b.stop();
     let b_served = b.requests();
     for h in load {
@@ -82,51 +72,30 @@ fn backend_killed_mid_load_loses_no_requests_and_leaves_rotation() {
         failures.len(),
         &failures[..failures.len().min(5)]
     );
-    assert!(
-        b_served > 0 && a.requests() > 0,
-        "both backends should have served before the kill"
-    );
+    assert!(b_served > 0 && a.requests() > 0, "both backends should have served before the kill");
 
     // Out of rotation: something listening on b's old port again gets nothing
     // while the 60 s cooldown lasts.
     let revived = Backend::start_on("b-revived", b.addr);
     for i in 0..50 {
         let r = get(proxy.addr, "/after");
-        assert_eq!(
-            (r.status, r.backend()),
-            (200, "a"),
-            "request {i} after the kill: {r:?}"
-        );
+        assert_eq!((r.status, r.backend()), (200, "a"), "request {i} after the kill: {r:?}");
     }
-    let leaked: Vec<_> = revived
-        .log()
-        .into_iter()
-        .filter(|r| r.path().starts_with("/after") || r.path().starts_with("/load"))
-        .collect();
-    assert!(
-        leaked.is_empty(),
-        "dead server still in rotation: it got {} requests",
-        leaked.len()
-    );
+    let leaked: Vec<_> =
+        revived.log().into_iter().filter(|r| r.path().starts_with("/after") || r.path().starts_with("/load")).collect();
+    assert!(leaked.is_empty(), "dead server still in rotation: it got {} requests", leaked.len());
 }
 
 #[test]
 fn post_to_a_backend_dying_mid_request_is_502_and_not_replayed() {
     let dying = Backend::with_mode("dying", Mode::ReadBodyThenClose);
     let good = Backend::start("good");
-    let proxy = Cfg::new("round_robin", &[&dying, &good])
-        .pool_keys("retries = 2")
-        .start();
+    let proxy = Cfg::new("round_robin", &[&dying, &good]).pool_keys("retries = 2").start();
     let body = pattern_block();
     let mut failed = None;
     for attempt in 0..4 {
         let tag = attempt.to_string();
-        let r = Client::connect(proxy.addr).request(
-            "POST",
-            "/upload",
-            &[("X-Attempt", &tag)],
-            &body[..1000],
-        );
+        let r = Client::connect(proxy.addr).request("POST", "/upload", &[("X-Attempt", &tag)], &body[..1000]);
         match r.status {
             200 => assert_eq!(r.backend(), "good"),
             502 => {
@@ -137,28 +106,10 @@ fn post_to_a_backend_dying_mid_request_is_502_and_not_replayed() {
         }
     }
     let tag = failed.expect("no POST got 502 in 4 round-robin attempts over a dying backend");
-    let tagged = |b: &Backend| {
-        b.log()
-            .iter()
-            .filter(|r| r.head.get("x-attempt") == Some(tag.as_str()))
-            .count()
-    };
-    assert_eq!(
-        tagged(&dying),
-        1,
-        "the failed POST was sent to the dying backend {} times",
-        tagged(&dying)
-    );
-    assert_eq!(
-        dying.last().body_len,
-        1000,
-        "dying backend did not get the whole body"
-    );
-    assert_eq!(
-        tagged(&good),
-        0,
-        "a non-idempotent POST was replayed to another backend"
-    );
+    let tagged = |b: &Backend| b.log().iter().filter(|r| r.head.get("x-attempt") == Some(tag.as_str())).count();
+    assert_eq!(tagged(&dying), 1, "the failed POST was sent to the dying backend {} times", tagged(&dying));
+    assert_eq!(dying.last().body_len, 1000, "dying backend did not get the whole body");
+    assert_eq!(tagged(&good), 0, "a non-idempotent POST was replayed to another backend");
 }
 
 #[test]
@@ -174,14 +125,11 @@ fn all_backends_down_is_502() {
 #[test]
 fn never_answering_backend_is_504() {
     let b = Backend::with_mode("mute", Mode::NeverAnswer);
-    let proxy = Cfg::new("round_robin", &[&b])
-        .pool_tables("[pool.timeouts]\nconnect = \"3s\"\nresponse = \"1s\"")
-        .start();
+    let proxy =
+        Cfg::new("round_robin", &[&b]).pool_tables("[pool.timeouts]\nconnect = \"3s\"\nresponse = \"1s\"").start();
     let mut c = Client::connect(proxy.addr);
     c.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
-    let r = c
-        .try_read_response()
-        .unwrap_or_else(|e| panic!("expected 504 within 10 s (response = 1s): {e}"));
+    let r = c.try_read_response().unwrap_or_else(|e| panic!("expected 504 within 10 s (response = 1s): {e}"));
     assert_eq!(r.status, 504, "{r:?}");
     assert!(b.requests() >= 1);
 }
@@ -209,10 +157,7 @@ fn backend_closing_mid_body_is_not_passed_off_as_complete() {
     match c.try_read_response() {
         // Head already relayed: the client must see the truncation as a close.
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}"),
-        Ok(r) => assert_eq!(
-            r.status, 502,
-            "truncated backend response delivered as complete: {r:?}"
-        ),
+        Ok(r) => assert_eq!(r.status, 502, "truncated backend response delivered as complete: {r:?}"),
     }
 }
 
@@ -237,10 +182,6 @@ fn backup_server_only_serves_when_primaries_are_down() {
     primary.stop();
     for i in 0..10 {
         let r = get(proxy.addr, "/");
-        assert_eq!(
-            (r.status, r.backend()),
-            (200, "backup"),
-            "request {i} with the primary down: {r:?}"
-        );
+        assert_eq!((r.status, r.backend()), (200, "backup"), "request {i} with the primary down: {r:?}");
     }
 }

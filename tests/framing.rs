@@ -24,11 +24,7 @@ fn strict(client_header: &str) -> (Backend, Proxy) {
 fn show(raw: &[u8]) -> String {
     let s: String = String::from_utf8_lossy(raw).escape_debug().collect();
     if s.chars().count() > 160 {
-        format!(
-            "{}… ({} bytes)",
-            s.chars().take(160).collect::<String>(),
-            raw.len()
-        )
+        format!("{}… ({} bytes)", s.chars().take(160).collect::<String>(), raw.len())
     } else {
         s
     }
@@ -41,12 +37,9 @@ fn check_reject(proxy: &Proxy, b: &Backend, raw: &[u8], statuses: &[u16]) -> Res
     // The proxy may answer and close before reading everything; a failed
     // write is fine, the response is what counts.
     let _ = c.try_send(raw);
-    let r = c.try_read_response().unwrap_or_else(|e| {
-        panic!(
-            "expected {statuses:?} for {}, but reading the response failed: {e}",
-            show(raw)
-        )
-    });
+    let r = c
+        .try_read_response()
+        .unwrap_or_else(|e| panic!("expected {statuses:?} for {}, but reading the response failed: {e}", show(raw)));
     assert!(
         statuses.contains(&r.status),
         "expected {statuses:?} for {}, got {} {:?}",
@@ -54,25 +47,9 @@ fn check_reject(proxy: &Proxy, b: &Backend, raw: &[u8], statuses: &[u16]) -> Res
         r.status,
         r.head.start_line
     );
-    assert!(
-        r.says_close(),
-        "a {} rejection must carry `connection: close`: {:?}",
-        r.status,
-        r.head.fields
-    );
-    assert!(
-        c.is_closed(),
-        "proxy kept the connection open after {} for {}",
-        r.status,
-        show(raw)
-    );
-    assert_eq!(
-        b.requests(),
-        0,
-        "rejected request {} reached the backend: {:?}",
-        show(raw),
-        b.log()
-    );
+    assert!(r.says_close(), "a {} rejection must carry `connection: close`: {:?}", r.status, r.head.fields);
+    assert!(c.is_closed(), "proxy kept the connection open after {} for {}", r.status, show(raw));
+    assert_eq!(b.requests(), 0, "rejected request {} reached the backend: {:?}", show(raw), b.log());
     r
 }
 
@@ -104,10 +81,7 @@ fn header_without_colon_is_400() {
 #[test]
 fn whitespace_before_colon_is_400() {
     // RFC 9112 §5.1: a server MUST reject this (classic TE obfuscation).
-    expect_reject(
-        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
-        400,
-    );
+    expect_reject(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400);
 }
 
 #[test]
@@ -144,34 +118,22 @@ fn content_length_with_transfer_encoding_is_400() {
 
 #[test]
 fn differing_content_lengths_are_400() {
-    expect_reject(
-        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
-        400,
-    );
+    expect_reject(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400);
 }
 
 #[test]
 fn differing_content_length_list_is_400() {
-    expect_reject(
-        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\nhello!",
-        400,
-    );
+    expect_reject(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\nhello!", 400);
 }
 
 #[test]
 fn transfer_encoding_not_ending_in_chunked_is_400() {
-    expect_reject(
-        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
-        400,
-    );
+    expect_reject(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400);
 }
 
 #[test]
 fn unknown_coding_before_chunked_is_501() {
-    expect_reject(
-        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo, chunked\r\n\r\n0\r\n\r\n",
-        501,
-    );
+    expect_reject(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo, chunked\r\n\r\n0\r\n\r\n", 501);
 }
 
 /// A bad chunk may be found after the head went upstream: 400 or a plain
@@ -179,36 +141,22 @@ fn unknown_coding_before_chunked_is_501() {
 fn expect_bad_chunk_rejected(body: &[u8]) {
     let (b, proxy) = strict("10s");
     let mut c = Client::connect(proxy.addr);
-    let mut raw =
-        b"POST /echo-body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut raw = b"POST /echo-body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     raw.extend_from_slice(body);
     let _ = c.try_send(&raw);
     match c.try_read_response() {
         Ok(r) => {
-            assert_eq!(
-                r.status,
-                400,
-                "bad chunk {}: got {:?}",
-                show(body),
-                r.head.start_line
-            );
+            assert_eq!(r.status, 400, "bad chunk {}: got {:?}", show(body), r.head.start_line);
             assert!(r.says_close(), "400 without connection: close");
             assert!(c.is_closed(), "connection left open after a bad chunk");
         }
         Err(e) => assert!(
-            matches!(
-                e.kind(),
-                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
-            ),
+            matches!(e.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset),
             "bad chunk {}: neither 400 nor a close, but {e}",
             show(body)
         ),
     }
-    assert!(
-        b.log().iter().all(|r| r.body.is_empty()),
-        "backend got a body from a bad chunk: {:?}",
-        b.log()
-    );
+    assert!(b.log().iter().all(|r| r.body.is_empty()), "backend got a body from a bad chunk: {:?}", b.log());
 }
 
 #[test]
@@ -223,10 +171,7 @@ fn overflowing_chunk_size_is_rejected() {
 
 #[test]
 fn obs_fold_is_400() {
-    expect_reject(
-        b"GET / HTTP/1.1\r\nHost: a\r\nX-Folded: a\r\n  continued\r\n\r\n",
-        400,
-    );
+    expect_reject(b"GET / HTTP/1.1\r\nHost: a\r\nX-Folded: a\r\n  continued\r\n\r\n", 400);
 }
 
 #[test]
@@ -241,10 +186,7 @@ fn nul_in_header_is_400() {
 
 #[test]
 fn connect_is_405() {
-    expect_reject(
-        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
-        405,
-    );
+    expect_reject(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405);
 }
 
 #[test]
@@ -277,9 +219,7 @@ fn slow_client_head_is_408() {
     let (b, proxy) = strict("1s");
     let mut c = Client::connect(proxy.addr);
     c.send(b"GET / HTTP/1.1\r\nHost: a\r\n");
-    let r = c
-        .try_read_response()
-        .unwrap_or_else(|e| panic!("expected 408 within 10 s of a stalled head: {e}"));
+    let r = c.try_read_response().unwrap_or_else(|e| panic!("expected 408 within 10 s of a stalled head: {e}"));
     assert_eq!(r.status, 408, "{:?}", r.head.start_line);
     assert!(r.says_close(), "408 without connection: close");
     assert!(c.is_closed(), "connection left open after 408");
@@ -291,15 +231,8 @@ fn slow_client_head_is_408() {
 fn assert_not_smuggled(b: &Backend) {
     wait_until(Duration::from_millis(300), || b.requests() >= 2);
     let log = b.log();
-    assert!(
-        log.len() <= 1,
-        "one client message reached the backend as {} requests: {log:?}",
-        log.len()
-    );
-    assert!(
-        log.iter().all(|r| !r.path().contains("smuggled")),
-        "hidden request reached the backend: {log:?}"
-    );
+    assert!(log.len() <= 1, "one client message reached the backend as {} requests: {log:?}", log.len());
+    assert!(log.iter().all(|r| !r.path().contains("smuggled")), "hidden request reached the backend: {log:?}");
 }
 
 #[test]
@@ -341,9 +274,7 @@ fn pipelined_requests_are_answered_in_order() {
     let mut raw = Vec::new();
     for i in 0..6 {
         if i == 3 {
-            raw.extend_from_slice(
-                b"POST /echo-body HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nthree",
-            );
+            raw.extend_from_slice(b"POST /echo-body HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nthree");
         } else {
             raw.extend_from_slice(format!("GET /p/{i} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
         }
@@ -355,11 +286,7 @@ fn pipelined_requests_are_answered_in_order() {
         if i == 3 {
             assert_eq!(r.text(), "three", "pipelined POST answered out of order");
         } else {
-            assert_eq!(
-                r.header("x-path"),
-                Some(format!("/p/{i}").as_str()),
-                "response {i} out of order"
-            );
+            assert_eq!(r.header("x-path"), Some(format!("/p/{i}").as_str()), "response {i} out of order");
         }
     }
 }
@@ -376,10 +303,7 @@ fn keepalive_reuses_backend_connections() {
                 for i in 0..50 {
                     let r = c.get("/");
                     assert_eq!(r.status, 200, "request {i}: {r:?}");
-                    assert!(
-                        !r.says_close(),
-                        "proxy closed a keep-alive client connection: {r:?}"
-                    );
+                    assert!(!r.says_close(), "proxy closed a keep-alive client connection: {r:?}");
                 }
             })
         })
@@ -388,11 +312,7 @@ fn keepalive_reuses_backend_connections() {
         c.join().expect("client thread panicked");
     }
     assert_eq!(b.requests(), 200);
-    assert!(
-        b.conns() <= 8,
-        "200 requests over 4 client connections used {} backend connections",
-        b.conns()
-    );
+    assert!(b.conns() <= 8, "200 requests over 4 client connections used {} backend connections", b.conns());
 }
 
 #[test]
@@ -405,11 +325,7 @@ fn head_responses_have_no_body() {
         assert_eq!(r.status, 200, "HEAD {path}: {r:?}");
         // Any stray body byte would corrupt the next response on this connection.
         let next = c.get("/after-head");
-        assert_eq!(
-            (next.status, next.header("x-path")),
-            (200, Some("/after-head")),
-            "after HEAD {path}: {next:?}"
-        );
+        assert_eq!((next.status, next.header("x-path")), (200, Some("/after-head")), "after HEAD {path}: {next:?}");
     }
 }
 
@@ -423,11 +339,7 @@ fn status_204_and_304_have_no_body() {
         assert_eq!(r.status, code);
         assert!(!r.is_chunked(), "{code} forwarded with chunked framing");
         let next = c.get("/after");
-        assert_eq!(
-            (next.status, next.text().as_str()),
-            (200, "b"),
-            "after {code}: {next:?}"
-        );
+        assert_eq!((next.status, next.text().as_str()), (200, "b"), "after {code}: {next:?}");
     }
 }
 
@@ -441,26 +353,11 @@ fn chunked_request_is_reframed_to_backend() {
           5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nx-trailer: t\r\n\r\n",
     );
     let r = c.read_response();
-    assert_eq!(
-        (r.status, r.text().as_str()),
-        (200, "hello, world"),
-        "{r:?}"
-    );
+    assert_eq!((r.status, r.text().as_str()), (200, "hello, world"), "{r:?}");
     let seen = b.last();
-    assert!(
-        seen.head.is_chunked(),
-        "backend did not get a chunked body: {:?}",
-        seen.head.fields
-    );
-    assert!(
-        seen.head.get("content-length").is_none(),
-        "chunked body forwarded with a Content-Length too"
-    );
-    assert_eq!(
-        c.get("/next").status,
-        200,
-        "connection unusable after a chunked request"
-    );
+    assert!(seen.head.is_chunked(), "backend did not get a chunked body: {:?}", seen.head.fields);
+    assert!(seen.head.get("content-length").is_none(), "chunked body forwarded with a Content-Length too");
+    assert_eq!(c.get("/next").status, 200, "connection unusable after a chunked request");
 }
 
 #[test]
@@ -470,23 +367,13 @@ fn chunked_response_with_trailers_reaches_http11_client() {
     let mut c = Client::connect(proxy.addr);
     let r = c.get("/chunked");
     assert_eq!((r.status, r.text().as_str()), (200, CHUNKED_BODY), "{r:?}");
+    assert!(r.is_chunked(), "expected chunked framing to an HTTP/1.1 client: {:?}", r.head.fields);
     assert!(
-        r.is_chunked(),
-        "expected chunked framing to an HTTP/1.1 client: {:?}",
-        r.head.fields
-    );
-    assert!(
-        r.trailers
-            .iter()
-            .any(|(n, v)| n == "x-checksum" && v == "42"),
+        r.trailers.iter().any(|(n, v)| n == "x-checksum" && v == "42"),
         "trailer x-checksum not relayed: {:?}",
         r.trailers
     );
-    assert_eq!(
-        c.get("/next").status,
-        200,
-        "connection unusable after a chunked response"
-    );
+    assert_eq!(c.get("/next").status, 200, "connection unusable after a chunked response");
 }
 
 #[test]
@@ -497,16 +384,9 @@ fn http10_client_gets_unchunked_response() {
     c.send(b"GET /chunked HTTP/1.0\r\nHost: a\r\n\r\n");
     let r = c.read_response();
     assert_eq!(r.status, 200);
-    assert!(
-        r.head.get("transfer-encoding").is_none(),
-        "chunked sent to an HTTP/1.0 client: {:?}",
-        r.head.fields
-    );
+    assert!(r.head.get("transfer-encoding").is_none(), "chunked sent to an HTTP/1.0 client: {:?}", r.head.fields);
     assert_eq!(r.text(), CHUNKED_BODY);
-    assert!(
-        c.is_closed(),
-        "HTTP/1.0 connection without keep-alive left open"
-    );
+    assert!(c.is_closed(), "HTTP/1.0 connection without keep-alive left open");
 }
 
 #[test]
@@ -514,17 +394,9 @@ fn expect_100_continue_works() {
     let b = Backend::start("b");
     let proxy = Proxy::cli(&[&b], &[]);
     let mut c = Client::connect(proxy.addr);
-    c.send(
-        b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n",
-    );
-    let interim = c
-        .try_read_head()
-        .unwrap_or_else(|e| panic!("no 100 Continue before the body was sent: {e}"));
-    assert_eq!(
-        interim.status, 100,
-        "expected 100 Continue first: {:?}",
-        interim.head.start_line
-    );
+    c.send(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n");
+    let interim = c.try_read_head().unwrap_or_else(|e| panic!("no 100 Continue before the body was sent: {e}"));
+    assert_eq!(interim.status, 100, "expected 100 Continue first: {:?}", interim.head.start_line);
     c.send(b"hello world");
     let r = c.read_response();
     assert_eq!((r.status, r.text().as_str()), (200, "11"), "{r:?}");
@@ -537,30 +409,13 @@ fn hop_by_hop_request_headers_are_removed() {
     let r = support::get_with(
         proxy.addr,
         "/echo-headers",
-        &[
-            ("Connection", "keep-alive, X-Secret"),
-            ("X-Secret", "1"),
-            ("Keep-Alive", "timeout=5"),
-            ("X-Normal", "yes"),
-        ],
+        &[("Connection", "keep-alive, X-Secret"), ("X-Secret", "1"), ("Keep-Alive", "timeout=5"), ("X-Normal", "yes")],
     );
     assert_eq!(r.status, 200);
     let seen = b.last().head;
-    assert!(
-        seen.get("x-secret").is_none(),
-        "field named in Connection was forwarded: {:?}",
-        seen.fields
-    );
-    assert!(
-        seen.get("keep-alive").is_none(),
-        "Keep-Alive was forwarded: {:?}",
-        seen.fields
-    );
-    assert!(
-        !seen.has_token("connection", "x-secret"),
-        "client Connection options forwarded: {:?}",
-        seen.fields
-    );
+    assert!(seen.get("x-secret").is_none(), "field named in Connection was forwarded: {:?}", seen.fields);
+    assert!(seen.get("keep-alive").is_none(), "Keep-Alive was forwarded: {:?}", seen.fields);
+    assert!(!seen.has_token("connection", "x-secret"), "client Connection options forwarded: {:?}", seen.fields);
     assert_eq!(seen.get("x-normal"), Some("yes"), "end-to-end field lost");
 }
 
@@ -575,11 +430,7 @@ fn hop_by_hop_response_headers_are_removed() {
         "field named in backend Connection reached the client: {:?}",
         r.head.fields
     );
-    assert!(
-        r.header("keep-alive").is_none(),
-        "backend Keep-Alive reached the client: {:?}",
-        r.head.fields
-    );
+    assert!(r.header("keep-alive").is_none(), "backend Keep-Alive reached the client: {:?}", r.head.fields);
     assert!(!r.head.has_token("connection", "x-backend-secret"));
     assert_eq!(r.header("x-kept"), Some("yes"), "end-to-end field lost");
 }
@@ -588,18 +439,9 @@ fn hop_by_hop_response_headers_are_removed() {
 fn forwarded_headers_are_added() {
     let b = Backend::start("b");
     let proxy = Proxy::cli(&[&b], &[]);
-    support::get_with(
-        proxy.addr,
-        "/echo-headers",
-        &[("X-Forwarded-For", "203.0.113.9")],
-    );
+    support::get_with(proxy.addr, "/echo-headers", &[("X-Forwarded-For", "203.0.113.9")]);
     let seen = b.last().head;
-    assert_eq!(
-        seen.get_all("x-forwarded-for").join(", "),
-        "203.0.113.9, 127.0.0.1",
-        "{:?}",
-        seen.fields
-    );
+    assert_eq!(seen.get_all("x-forwarded-for").join(", "), "203.0.113.9, 127.0.0.1", "{:?}", seen.fields);
     assert_eq!(seen.get("x-real-ip"), Some("127.0.0.1"));
     assert_eq!(seen.get("x-forwarded-proto"), Some("http"));
     support::get(proxy.addr, "/echo-headers");
@@ -610,23 +452,10 @@ fn forwarded_headers_are_added() {
 fn no_forward_headers_flag_leaves_them_alone() {
     let b = Backend::start("b");
     let proxy = Proxy::cli(&[&b], &["--no-forward-headers"]);
-    support::get_with(
-        proxy.addr,
-        "/echo-headers",
-        &[("X-Forwarded-For", "203.0.113.9")],
-    );
+    support::get_with(proxy.addr, "/echo-headers", &[("X-Forwarded-For", "203.0.113.9")]);
     let seen = b.last().head;
-    assert_eq!(
-        seen.get_all("x-forwarded-for"),
-        vec!["203.0.113.9"],
-        "{:?}",
-        seen.fields
-    );
-    assert!(
-        seen.get("x-real-ip").is_none() && seen.get("x-forwarded-proto").is_none(),
-        "{:?}",
-        seen.fields
-    );
+    assert_eq!(seen.get_all("x-forwarded-for"), vec!["203.0.113.9"], "{:?}", seen.fields);
+    assert!(seen.get("x-real-ip").is_none() && seen.get("x-forwarded-proto").is_none(), "{:?}", seen.fields);
 }
 
 #[test]

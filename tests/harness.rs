@@ -8,10 +8,7 @@ use support::{Backend, CHUNKED_BODY, Client, Mode, pattern_block, pattern_byte};
 
 #[test]
 fn sha1_and_accept_match_rfc_samples() {
-    let hex: String = ws::sha1(b"abc")
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex: String = ws::sha1(b"abc").iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(hex, "a9993e364706816aba3e25717850c26c9cd0d89d");
     assert_eq!(ws::base64(b"foob"), "Zm9vYg==");
     assert_eq!(ws::accept_for(ws::SAMPLE_KEY), ws::SAMPLE_ACCEPT);
@@ -22,37 +19,19 @@ fn backend_endpoints_frame_correctly() {
     let b = Backend::start("b1");
     let mut c = Client::connect(b.addr);
     let r = c.get("/x");
-    assert_eq!(
-        (r.status, r.text().as_str(), r.backend()),
-        (200, "b1", "b1")
-    );
-    assert!(
-        c.get("/echo-headers")
-            .text()
-            .starts_with("GET /echo-headers HTTP/1.1\r\n")
-    );
+    assert_eq!((r.status, r.text().as_str(), r.backend()), (200, "b1", "b1"));
+    assert!(c.get("/echo-headers").text().starts_with("GET /echo-headers HTTP/1.1\r\n"));
     let r = c.get("/chunked");
     assert_eq!(r.text(), CHUNKED_BODY);
-    assert_eq!(
-        r.trailers,
-        vec![("x-checksum".to_string(), "42".to_string())]
-    );
+    assert_eq!(r.trailers, vec![("x-checksum".to_string(), "42".to_string())]);
     let r = c.request("HEAD", "/", &[], b"");
     assert!(r.body.is_empty());
     assert_eq!(c.get("/status/304").status, 304);
     let r = c.get("/download/100000");
-    assert!(
-        r.body
-            .iter()
-            .enumerate()
-            .all(|(i, &b)| b == pattern_byte(i as u64))
-    );
+    assert!(r.body.iter().enumerate().all(|(i, &b)| b == pattern_byte(i as u64)));
     let body = pattern_block();
     let r = c.request("POST", "/upload", &[], &body);
-    assert_eq!(
-        (r.text(), r.header("x-pattern-ok")),
-        (body.len().to_string(), Some("true"))
-    );
+    assert_eq!((r.text(), r.header("x-pattern-ok")), (body.len().to_string(), Some("true")));
     assert_eq!(b.conns(), 1);
     assert_eq!(b.requests(), 7);
 }
@@ -68,10 +47,7 @@ fn backend_websocket_echo() {
     assert_eq!(r.header("sec-websocket-accept"), Some(ws::SAMPLE_ACCEPT));
     c.send(&ws::encode_frame(OP_TEXT, b"hi", Some([1, 2, 3, 4])));
     let f = ws::read_frame(&mut c.wire).unwrap();
-    assert_eq!(
-        (f.opcode, f.masked, f.payload.as_slice()),
-        (OP_TEXT, false, &b"hi"[..])
-    );
+    assert_eq!((f.opcode, f.masked, f.payload.as_slice()), (OP_TEXT, false, &b"hi"[..]));
 }
 
 #[test]
@@ -79,10 +55,7 @@ fn stopped_backend_refuses_and_closes() {
     let b = Backend::with_mode("n", Mode::NeverAnswer);
     let mut c = Client::connect(b.addr);
     c.send(b"GET / HTTP/1.1\r\nhost: t\r\n\r\n");
-    assert!(support::wait_until(
-        std::time::Duration::from_secs(5),
-        || b.requests() == 1
-    ));
+    assert!(support::wait_until(std::time::Duration::from_secs(5), || b.requests() == 1));
     b.stop();
     assert!(c.is_closed());
     assert!(std::net::TcpStream::connect(b.addr).is_err());

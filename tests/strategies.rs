@@ -22,13 +22,8 @@ fn sequential(addr: SocketAddr, n: usize, path: &str) -> Vec<String> {
 
 /// `threads` clients, each sending `per_thread` GETs on fresh connections.
 fn concurrent(addr: SocketAddr, threads: usize, per_thread: usize) -> Vec<String> {
-    let handles: Vec<_> = (0..threads)
-        .map(|_| thread::spawn(move || sequential(addr, per_thread, "/load")))
-        .collect();
-    handles
-        .into_iter()
-        .flat_map(|h| h.join().expect("client thread panicked"))
-        .collect()
+    let handles: Vec<_> = (0..threads).map(|_| thread::spawn(move || sequential(addr, per_thread, "/load"))).collect();
+    handles.into_iter().flat_map(|h| h.join().expect("client thread panicked")).collect()
 }
 
 fn count(t: &BTreeMap<String, usize>, id: &str) -> usize {
@@ -37,19 +32,12 @@ fn count(t: &BTreeMap<String, usize>, id: &str) -> usize {
 
 #[test]
 fn round_robin_is_even() {
-    let bs = [
-        Backend::start("a"),
-        Backend::start("b"),
-        Backend::start("c"),
-    ];
+    let bs = [Backend::start("a"), Backend::start("b"), Backend::start("c")];
     let proxy = Proxy::cli(&[&bs[0], &bs[1], &bs[2]], &["--strategy", "round_robin"]);
     let t = tally(sequential(proxy.addr, 300, "/").iter().map(String::as_str));
     for id in ["a", "b", "c"] {
         let n = count(&t, id);
-        assert!(
-            (98..=102).contains(&n),
-            "round_robin over 300 requests: {t:?}"
-        );
+        assert!((98..=102).contains(&n), "round_robin over 300 requests: {t:?}");
     }
 }
 
@@ -66,25 +54,17 @@ fn round_robin_balances_each_request_on_a_keepalive_connection() {
         })
         .collect();
     let t = tally(ids.iter().map(String::as_str));
-    assert!(
-        (48..=52).contains(&count(&t, "a")),
-        "100 requests on one connection: {t:?}"
-    );
+    assert!((48..=52).contains(&count(&t, "a")), "100 requests on one connection: {t:?}");
 }
 
 #[test]
 fn weighted_round_robin_follows_weights_tightly() {
     let bs = [Backend::start("heavy"), Backend::start("light")];
-    let proxy = Cfg::new("weighted_round_robin", &[&bs[0], &bs[1]])
-        .weights(&[3, 1])
-        .start();
+    let proxy = Cfg::new("weighted_round_robin", &[&bs[0], &bs[1]]).weights(&[3, 1]).start();
     let t = tally(sequential(proxy.addr, 400, "/").iter().map(String::as_str));
     // 3:1 over 400 requests is 300:100; ±3% of 400 is ±12.
     let heavy = count(&t, "heavy");
-    assert!(
-        (288..=312).contains(&heavy),
-        "weights 3:1 over 400 requests: {t:?}"
-    );
+    assert!((288..=312).contains(&heavy), "weights 3:1 over 400 requests: {t:?}");
     assert_eq!(heavy + count(&t, "light"), 400, "{t:?}");
 }
 
@@ -92,19 +72,11 @@ fn weighted_round_robin_follows_weights_tightly() {
 /// 75% ± 13% (six standard deviations at n = 400).
 fn roughly_weighted(strategy: &str) {
     let bs = [Backend::start("heavy"), Backend::start("light")];
-    let proxy = Cfg::new(strategy, &[&bs[0], &bs[1]])
-        .weights(&[3, 1])
-        .start();
+    let proxy = Cfg::new(strategy, &[&bs[0], &bs[1]]).weights(&[3, 1]).start();
     let t = tally(sequential(proxy.addr, 400, "/").iter().map(String::as_str));
     let heavy = count(&t, "heavy") as f64 / 400.0;
-    assert!(
-        (0.62..=0.88).contains(&heavy),
-        "{strategy} with weights 3:1: {t:?}"
-    );
-    assert!(
-        count(&t, "light") > 0,
-        "{strategy} never chose the light server: {t:?}"
-    );
+    assert!((0.62..=0.88).contains(&heavy), "{strategy} with weights 3:1: {t:?}");
+    assert!(count(&t, "light") > 0, "{strategy} never chose the light server: {t:?}");
 }
 
 #[test]
@@ -119,11 +91,7 @@ fn power_of_two_is_roughly_weighted() {
 
 #[test]
 fn ip_hash_keeps_each_client_ip_on_one_backend() {
-    let bs = [
-        Backend::start("a"),
-        Backend::start("b"),
-        Backend::start("c"),
-    ];
+    let bs = [Backend::start("a"), Backend::start("b"), Backend::start("c")];
     let proxy = Proxy::cli(&[&bs[0], &bs[1], &bs[2]], &["--strategy", "ip_hash"]);
     let mut chosen = BTreeMap::new();
     for last in 2..=20u8 {
@@ -135,42 +103,26 @@ fn ip_hash_keeps_each_client_ip_on_one_backend() {
                 r.backend().to_string()
             })
             .collect();
-        assert!(
-            ids.iter().all(|id| *id == ids[0]),
-            "client {ip} was spread: {ids:?}"
-        );
+        assert!(ids.iter().all(|id| *id == ids[0]), "client {ip} was spread: {ids:?}");
         chosen.insert(ip, ids[0].clone());
     }
     let used = tally(chosen.values().map(String::as_str));
-    assert!(
-        used.len() >= 2,
-        "19 client IPs all hashed to one backend: {used:?}"
-    );
+    assert!(used.len() >= 2, "19 client IPs all hashed to one backend: {used:?}");
 }
 
 #[test]
 fn url_hash_keeps_each_path_on_one_backend() {
-    let bs = [
-        Backend::start("a"),
-        Backend::start("b"),
-        Backend::start("c"),
-    ];
+    let bs = [Backend::start("a"), Backend::start("b"), Backend::start("c")];
     let proxy = Proxy::cli(&[&bs[0], &bs[1], &bs[2]], &["--strategy", "url_hash"]);
     let mut chosen = BTreeMap::new();
     for p in 0..30 {
         let path = format!("/item/{p}");
         let ids = sequential(proxy.addr, 3, &path);
-        assert!(
-            ids.iter().all(|id| *id == ids[0]),
-            "{path} was spread: {ids:?}"
-        );
+        assert!(ids.iter().all(|id| *id == ids[0]), "{path} was spread: {ids:?}");
         chosen.insert(path, ids[0].clone());
     }
     let used = tally(chosen.values().map(String::as_str));
-    assert!(
-        used.len() >= 2,
-        "30 paths all hashed to one backend: {used:?}"
-    );
+    assert!(used.len() >= 2, "30 paths all hashed to one backend: {used:?}");
 }
 
 /// Which backend each of `users` lands on (asked twice, must agree).
@@ -193,32 +145,21 @@ fn users_map(addr: SocketAddr, users: usize) -> BTreeMap<usize, String> {
 
 #[test]
 fn consistent_hash_by_header_is_stable_and_moves_few_keys() {
-    let bs = [
-        Backend::start("s1"),
-        Backend::start("s2"),
-        Backend::start("s3"),
-        Backend::start("s4"),
-    ];
+    let bs = [Backend::start("s1"), Backend::start("s2"), Backend::start("s3"), Backend::start("s4")];
     let all: Vec<&Backend> = bs.iter().collect();
     let users = 200;
     let before = {
-        let proxy = Cfg::new("consistent_hash", &all)
-            .pool_keys("hash_key = \"header:X-User\"")
-            .start();
+        let proxy = Cfg::new("consistent_hash", &all).pool_keys("hash_key = \"header:X-User\"").start();
         users_map(proxy.addr, users)
     };
     let used = tally(before.values().map(String::as_str));
     assert_eq!(used.len(), 4, "200 users over 4 servers: {used:?}");
     let after = {
-        let proxy = Cfg::new("consistent_hash", &all[..3])
-            .pool_keys("hash_key = \"header:X-User\"")
-            .start();
+        let proxy = Cfg::new("consistent_hash", &all[..3]).pool_keys("hash_key = \"header:X-User\"").start();
         users_map(proxy.addr, users)
     };
     let moved = (0..users).filter(|u| before[u] != after[u]).count();
-    let moved_needlessly = (0..users)
-        .filter(|u| before[u] != "s4" && before[u] != after[u])
-        .count();
+    let moved_needlessly = (0..users).filter(|u| before[u] != "s4" && before[u] != after[u]).count();
     // Ideal is the ~1/N that lived on s4; allow 1.5/N.
     let limit = users * 3 / (2 * 4);
     assert!(
@@ -235,10 +176,7 @@ fn fast_gets_more(strategy: &str) {
     let ids = concurrent(proxy.addr, 16, 15);
     let t = tally(ids.iter().map(String::as_str));
     assert_eq!(ids.len(), 240);
-    assert!(
-        count(&t, "fast") >= 2 * count(&t, "slow"),
-        "{strategy}: the fast backend should take clearly more: {t:?}"
-    );
+    assert!(count(&t, "fast") >= 2 * count(&t, "slow"), "{strategy}: the fast backend should take clearly more: {t:?}");
 }
 
 #[test]

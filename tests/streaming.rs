@@ -54,17 +54,11 @@ fn upload_100_mib_with_content_length() {
     let before = proxy.mem().hwm_kib;
     let total = 100 * MIB;
     let mut c = Client::connect(proxy.addr);
-    c.send(
-        format!("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: {total}\r\n\r\n").as_bytes(),
-    );
+    c.send(format!("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: {total}\r\n\r\n").as_bytes());
     send_pattern(&mut c, total, false);
     let r = c.read_response();
     assert_eq!((r.status, r.text()), (200, total.to_string()), "{r:?}");
-    assert_eq!(
-        r.header("x-pattern-ok"),
-        Some("true"),
-        "upload bytes corrupted on the way"
-    );
+    assert_eq!(r.header("x-pattern-ok"), Some("true"), "upload bytes corrupted on the way");
     assert_eq!(b.last().body_len, total);
     assert_memory_bounded(&proxy, before, "100 MiB upload");
 }
@@ -81,10 +75,7 @@ fn download_100_mib() {
     let (mut got, mut intact) = (0u64, true);
     c.read_body_with(&mut resp, "GET", &mut |chunk| {
         if intact {
-            intact = chunk
-                .iter()
-                .enumerate()
-                .all(|(i, &b)| b == pattern_byte(got + i as u64));
+            intact = chunk.iter().enumerate().all(|(i, &b)| b == pattern_byte(got + i as u64));
         }
         got += chunk.len() as u64;
     })
@@ -104,14 +95,7 @@ fn chunked_upload_20_mib() {
     send_pattern(&mut c, total, true);
     let r = c.read_response();
     assert_eq!((r.status, r.text()), (200, total.to_string()), "{r:?}");
-    assert_eq!(
-        r.header("x-pattern-ok"),
-        Some("true"),
-        "chunked upload corrupted on the way"
-    );
-    assert!(
-        b.last().head.is_chunked(),
-        "backend did not get chunked framing"
-    );
+    assert_eq!(r.header("x-pattern-ok"), Some("true"), "chunked upload corrupted on the way");
+    assert!(b.last().head.is_chunked(), "backend did not get chunked framing");
     assert_memory_bounded(&proxy, before, "20 MiB chunked upload");
 }

@@ -118,13 +118,7 @@ impl Backend {
             .name(format!("backend-{id}"))
             .spawn(move || accept_loop(listener, sh, bid, mode, delay))
             .expect("spawn backend thread");
-        Backend {
-            id: id.to_string(),
-            addr,
-            shared,
-            acceptor: Mutex::new(Some(acceptor)),
-            listener_fd,
-        }
+        Backend { id: id.to_string(), addr, shared, acceptor: Mutex::new(Some(acceptor)), listener_fd }
     }
 
     /// Connections accepted so far.
@@ -144,9 +138,7 @@ impl Backend {
 
     /// The most recent request (panics when none arrived).
     pub fn last(&self) -> Recorded {
-        self.log()
-            .pop()
-            .unwrap_or_else(|| panic!("backend {} received no request", self.id))
+        self.log().pop().unwrap_or_else(|| panic!("backend {} received no request", self.id))
     }
 
     /// Simulates a dead backend: closes the listener (new connects are
@@ -173,13 +165,7 @@ impl Drop for Backend {
     }
 }
 
-fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    id: String,
-    mode: Mode,
-    delay: Duration,
-) {
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>, id: String, mode: Mode, delay: Duration) {
     loop {
         let Ok((stream, _)) = listener.accept() else {
             break;
@@ -209,10 +195,7 @@ fn read_body(wire: &mut Wire, head: &Head) -> io::Result<(Vec<u8>, u64, bool)> {
     let mut pattern_ok = true;
     let mut sink = |b: &[u8]| {
         if pattern_ok {
-            pattern_ok = b
-                .iter()
-                .enumerate()
-                .all(|(i, &byte)| byte == pattern_byte(len + i as u64));
+            pattern_ok = b.iter().enumerate().all(|(i, &byte)| byte == pattern_byte(len + i as u64));
         }
         len += b.len() as u64;
         if kept.len() + b.len() <= 1 << 20 {
@@ -237,10 +220,7 @@ fn serve(mut wire: Wire, sh: &Shared, id: &str, mode: Mode, delay: Duration) -> 
         let method = parts.next().unwrap_or_default().to_string();
         let path = parts.next().unwrap_or_default().to_string();
         let http10 = head.start_line.ends_with("HTTP/1.0");
-        if head
-            .get("expect")
-            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-        {
+        if head.get("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
             wire.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
         }
         let body = read_body(&mut wire, &head);
@@ -249,19 +229,11 @@ fn serve(mut wire: Wire, sh: &Shared, id: &str, mode: Mode, delay: Duration) -> 
             Err(e) => {
                 // Record what arrived, then drop the connection: a broken body
                 // is the proxy's fault and the test will see it.
-                sh.log.lock().unwrap().push(Recorded {
-                    head,
-                    body: Vec::new(),
-                    body_len: 0,
-                });
+                sh.log.lock().unwrap().push(Recorded { head, body: Vec::new(), body_len: 0 });
                 return Err(e);
             }
         };
-        sh.log.lock().unwrap().push(Recorded {
-            head: head.clone(),
-            body: body.clone(),
-            body_len,
-        });
+        sh.log.lock().unwrap().push(Recorded { head: head.clone(), body: body.clone(), body_len });
         if !delay.is_zero() {
             thread::sleep(delay);
         }
@@ -276,9 +248,7 @@ fn serve(mut wire: Wire, sh: &Shared, id: &str, mode: Mode, delay: Duration) -> 
                 return Ok(());
             }
             Mode::CloseMidBody => {
-                let msg = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-length: 1000\r\nx-backend: {id}\r\n\r\n0123456789"
-                );
+                let msg = format!("HTTP/1.1 200 OK\r\ncontent-length: 1000\r\nx-backend: {id}\r\n\r\n0123456789");
                 wire.write_all(msg.as_bytes())?;
                 return Ok(());
             }
@@ -293,17 +263,13 @@ fn serve(mut wire: Wire, sh: &Shared, id: &str, mode: Mode, delay: Duration) -> 
         if head.has_token("upgrade", "websocket") {
             return ws::serve_echo(wire, &head, id);
         }
-        let close = head.has_token("connection", "close")
-            || (http10 && !head.has_token("connection", "keep-alive"));
+        let close = head.has_token("connection", "close") || (http10 && !head.has_token("connection", "keep-alive"));
         let conn_field = if close { "connection: close\r\n" } else { "" };
         let common = format!("x-backend: {id}\r\nx-path: {path}\r\n{conn_field}");
         let is_head = method == "HEAD";
         let simple = |status: &str, body: &[u8], extra: &str| {
-            let mut out = format!(
-                "HTTP/1.1 {status}\r\ncontent-length: {}\r\n{common}{extra}\r\n",
-                body.len()
-            )
-            .into_bytes();
+            let mut out =
+                format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\n{common}{extra}\r\n", body.len()).into_bytes();
             if !is_head {
                 out.extend_from_slice(body);
             }
@@ -317,9 +283,7 @@ fn serve(mut wire: Wire, sh: &Shared, id: &str, mode: Mode, delay: Duration) -> 
             let extra = format!("x-pattern-ok: {pattern_ok}\r\n");
             wire.write_all(&simple("200 OK", body_len.to_string().as_bytes(), &extra))?;
         } else if let Some(n) = path.strip_prefix("/download/") {
-            let n: u64 = n
-                .parse()
-                .map_err(|_| super::wire::invalid("bad /download/N"))?;
+            let n: u64 = n.parse().map_err(|_| super::wire::invalid("bad /download/N"))?;
             let h = format!("HTTP/1.1 200 OK\r\ncontent-length: {n}\r\n{common}\r\n");
             wire.write_all(h.as_bytes())?;
             if !is_head {
@@ -332,23 +296,16 @@ fn serve(mut wire: Wire, sh: &Shared, id: &str, mode: Mode, delay: Duration) -> 
                 }
             }
         } else if path == "/chunked" {
-            let mut out = format!(
-                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-checksum\r\n{common}\r\n"
-            );
+            let mut out =
+                format!("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-checksum\r\n{common}\r\n");
             if !is_head {
                 let (a, b) = CHUNKED_BODY.split_at(7);
-                out.push_str(&format!(
-                    "{:x}\r\n{a}\r\n{:x};ext=1\r\n{b}\r\n",
-                    a.len(),
-                    b.len()
-                ));
+                out.push_str(&format!("{:x}\r\n{a}\r\n{:x};ext=1\r\n{b}\r\n", a.len(), b.len()));
                 out.push_str("0\r\nx-checksum: 42\r\n\r\n");
             }
             wire.write_all(out.as_bytes())?;
         } else if let Some(code) = path.strip_prefix("/status/") {
-            let code: u16 = code
-                .parse()
-                .map_err(|_| super::wire::invalid("bad /status/N"))?;
+            let code: u16 = code.parse().map_err(|_| super::wire::invalid("bad /status/N"))?;
             let reason = match code {
                 204 => "No Content",
                 304 => "Not Modified",
@@ -356,11 +313,7 @@ fn serve(mut wire: Wire, sh: &Shared, id: &str, mode: Mode, delay: Duration) -> 
             };
             let out = if code == 204 || code == 304 {
                 // 304 may carry the representation's length; no body follows.
-                let cl = if code == 304 {
-                    "content-length: 5\r\netag: \"x\"\r\n"
-                } else {
-                    ""
-                };
+                let cl = if code == 304 { "content-length: 5\r\netag: \"x\"\r\n" } else { "" };
                 format!("HTTP/1.1 {code} {reason}\r\n{cl}{common}\r\n").into_bytes()
             } else {
                 simple(&format!("{code} {reason}"), id.as_bytes(), "")

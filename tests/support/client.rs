@@ -47,10 +47,7 @@ impl Response {
 
 /// Whether a response to `method` with `status` has a body at all.
 pub fn has_body(method: &str, status: u16) -> bool {
-    !(method.eq_ignore_ascii_case("HEAD")
-        || (100..200).contains(&status)
-        || status == 204
-        || status == 304)
+    !(method.eq_ignore_ascii_case("HEAD") || (100..200).contains(&status) || status == 204 || status == 304)
 }
 
 pub struct Client {
@@ -59,8 +56,8 @@ pub struct Client {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-            .unwrap_or_else(|e| panic!("connect to proxy {addr}: {e}"));
+        let stream =
+            TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap_or_else(|e| panic!("connect to proxy {addr}: {e}"));
         Client::from_stream(stream)
     }
 
@@ -68,10 +65,8 @@ impl Client {
     pub fn connect_from(local: IpAddr, addr: SocketAddr) -> Client {
         use socket2::{Domain, Socket, Type};
         let sock = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-        sock.bind(&SocketAddr::new(local, 0).into())
-            .unwrap_or_else(|e| panic!("bind client to {local}: {e}"));
-        sock.connect_timeout(&addr.into(), IO_TIMEOUT)
-            .unwrap_or_else(|e| panic!("connect {local} -> {addr}: {e}"));
+        sock.bind(&SocketAddr::new(local, 0).into()).unwrap_or_else(|e| panic!("bind client to {local}: {e}"));
+        sock.connect_timeout(&addr.into(), IO_TIMEOUT).unwrap_or_else(|e| panic!("connect {local} -> {addr}: {e}"));
         Client::from_stream(sock.into())
     }
 
@@ -79,15 +74,11 @@ impl Client {
         stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
-        Client {
-            wire: Wire::new(stream),
-        }
+        Client { wire: Wire::new(stream) }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
-        self.wire
-            .write_all(bytes)
-            .unwrap_or_else(|e| panic!("write to proxy: {e}"));
+        self.wire.write_all(bytes).unwrap_or_else(|e| panic!("write to proxy: {e}"));
     }
 
     /// Like `send`, but a failure (the proxy already closed) is returned.
@@ -97,37 +88,22 @@ impl Client {
 
     /// The next response head, body not read. Err on EOF/timeout/garbage.
     pub fn try_read_head(&mut self) -> io::Result<Response> {
-        let head = self.wire.read_head()?.ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "proxy closed before any response byte",
-            )
-        })?;
+        let head = self
+            .wire
+            .read_head()?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "proxy closed before any response byte"))?;
         let mut parts = head.start_line.splitn(3, ' ');
         let version = parts.next().unwrap_or_default().to_string();
         let status = parts
             .next()
             .and_then(|s| s.parse().ok())
             .filter(|_| version.starts_with("HTTP/1."))
-            .ok_or_else(|| {
-                super::wire::invalid(format!("bad status line {:?}", head.start_line))
-            })?;
-        Ok(Response {
-            version,
-            status,
-            head,
-            body: Vec::new(),
-            trailers: Vec::new(),
-        })
+            .ok_or_else(|| super::wire::invalid(format!("bad status line {:?}", head.start_line)))?;
+        Ok(Response { version, status, head, body: Vec::new(), trailers: Vec::new() })
     }
 
     /// Streams the body of `resp` (a response to `method`) into `sink`.
-    pub fn read_body_with(
-        &mut self,
-        resp: &mut Response,
-        method: &str,
-        sink: &mut dyn FnMut(&[u8]),
-    ) -> io::Result<()> {
+    pub fn read_body_with(&mut self, resp: &mut Response, method: &str, sink: &mut dyn FnMut(&[u8])) -> io::Result<()> {
         if !has_body(method, resp.status) {
             return Ok(());
         }
@@ -151,8 +127,7 @@ impl Client {
     }
 
     pub fn read_response_to(&mut self, method: &str) -> Response {
-        self.try_read_response_to(method)
-            .unwrap_or_else(|e| panic!("reading a response to {method}: {e}"))
+        self.try_read_response_to(method).unwrap_or_else(|e| panic!("reading a response to {method}: {e}"))
     }
 
     /// One complete response to a request that is not HEAD.
@@ -166,13 +141,7 @@ impl Client {
 
     /// Sends a request with `Host: test` and optional body (Content-Length
     /// added when non-empty or for POST/PUT) and reads the answer.
-    pub fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Response {
+    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
         self.send(&request_bytes(method, path, headers, body));
         self.read_response_to(method)
     }

@@ -30,10 +30,7 @@ pub fn fastlb_bin() -> PathBuf {
         .map(|profile| profile.join("fastlb"))
         .expect("test executable has no target/<profile>/deps parent");
     if !bin.is_file() {
-        panic!(
-            "{} not found; build it first: cargo build -p fastlb",
-            bin.display()
-        );
+        panic!("{} not found; build it first: cargo build -p fastlb", bin.display());
     }
     bin
 }
@@ -100,14 +97,9 @@ fn parse_event(line: &str) -> Option<Event> {
     }
     let addr = line.split_whitespace().find_map(|tok| {
         let v = tok.strip_prefix("addr=")?;
-        v.trim_matches(|c: char| c == '"' || c == ',' || c == '}')
-            .parse()
-            .ok()
+        v.trim_matches(|c: char| c == '"' || c == ',' || c == '}').parse().ok()
     })?;
-    Some(Event::Listening {
-        addr,
-        named: line.contains("listener="),
-    })
+    Some(Event::Listening { addr, named: line.contains("listener=") })
 }
 
 impl Proxy {
@@ -148,13 +140,7 @@ impl Proxy {
                 }
             }
         });
-        let mut proxy = Proxy {
-            child,
-            addr: "0.0.0.0:0".parse().unwrap(),
-            addrs: Vec::new(),
-            log,
-            dir,
-        };
+        let mut proxy = Proxy { child, addr: "0.0.0.0:0".parse().unwrap(), addrs: Vec::new(), log, dir };
         let started = Instant::now();
         let mut first_named = None;
         loop {
@@ -168,28 +154,17 @@ impl Proxy {
                 }
                 Ok(Event::Ready) => break,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    panic!(
-                        "fastlb {args:?}: no `fastlb ready` within {READY_TIMEOUT:?}; stderr:\n{}",
-                        proxy.stderr()
-                    )
+                    panic!("fastlb {args:?}: no `fastlb ready` within {READY_TIMEOUT:?}; stderr:\n{}", proxy.stderr())
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let status = proxy.child.wait().ok();
-                    panic!(
-                        "fastlb {args:?} exited ({status:?}) before `fastlb ready`; stderr:\n{}",
-                        proxy.stderr()
-                    )
+                    panic!("fastlb {args:?} exited ({status:?}) before `fastlb ready`; stderr:\n{}", proxy.stderr())
                 }
             }
         }
         proxy.addr = first_named
             .or_else(|| proxy.addrs.first().copied())
-            .unwrap_or_else(|| {
-                panic!(
-                    "fastlb ready but no `listening … addr=` line; stderr:\n{}",
-                    proxy.stderr()
-                )
-            });
+            .unwrap_or_else(|| panic!("fastlb ready but no `listening … addr=` line; stderr:\n{}", proxy.stderr()));
         proxy
     }
 
@@ -197,12 +172,7 @@ impl Proxy {
     /// (`--workers` from EXTRA wins).
     pub fn cli(backends: &[&Backend], extra: &[&str]) -> Proxy {
         let list: Vec<String> = backends.iter().map(|b| b.addr.to_string()).collect();
-        let mut args: Vec<String> = vec![
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--backends".into(),
-            list.join(","),
-        ];
+        let mut args: Vec<String> = vec!["--listen".into(), "127.0.0.1:0".into(), "--backends".into(), list.join(",")];
         if !extra.contains(&"--workers") {
             args.extend(["--workers".into(), "1".into()]);
         }
@@ -217,11 +187,7 @@ impl Proxy {
         let dir = temp_dir();
         let mut text = toml.to_string();
         if !text.contains("[admin]") {
-            let _ = write!(
-                text,
-                "\n[admin]\nsocket = \"{}\"\n",
-                dir.join("admin.sock").display()
-            );
+            let _ = write!(text, "\n[admin]\nsocket = \"{}\"\n", dir.join("admin.sock").display());
         }
         let path = dir.join("lb.toml");
         std::fs::write(&path, text).expect("write config");
@@ -248,10 +214,7 @@ impl Proxy {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or_else(|| panic!("{name} missing in {path}"))
         };
-        Mem {
-            hwm_kib: field("VmHWM:"),
-            rss_kib: field("VmRSS:"),
-        }
+        Mem { hwm_kib: field("VmHWM:"), rss_kib: field("VmRSS:") }
     }
 
     /// True while the child has not exited.
@@ -308,10 +271,7 @@ impl Cfg {
             listener_tables: String::new(),
             pool_keys: String::new(),
             pool_tables: String::new(),
-            servers: backends
-                .iter()
-                .map(|b| (b.id.clone(), b.addr, 1, false))
-                .collect(),
+            servers: backends.iter().map(|b| (b.id.clone(), b.addr, 1, false)).collect(),
         }
     }
 
@@ -349,16 +309,9 @@ impl Cfg {
     pub fn render(&self) -> String {
         let mut t = String::new();
         let _ = writeln!(t, "[runtime]\nworkers = {}\n", self.workers);
-        let _ = writeln!(
-            t,
-            "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\npool = \"app\""
-        );
+        let _ = writeln!(t, "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\npool = \"app\"");
         let _ = writeln!(t, "{}\n{}", self.listener_keys, self.listener_tables);
-        let _ = writeln!(
-            t,
-            "[[pool]]\nname = \"app\"\nstrategy = \"{}\"",
-            self.strategy
-        );
+        let _ = writeln!(t, "[[pool]]\nname = \"app\"\nstrategy = \"{}\"", self.strategy);
         let _ = writeln!(t, "{}\n{}", self.pool_keys, self.pool_tables);
         for (name, addr, weight, backup) in &self.servers {
             let _ = writeln!(

@@ -39,39 +39,25 @@ impl Head {
             };
             fields.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
         }
-        Ok(Head {
-            start_line,
-            fields,
-            raw,
-        })
+        Ok(Head { start_line, fields, raw })
     }
 
     /// First value of a field (name case-insensitive).
     pub fn get(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.fields
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        self.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 
     /// Every value of a field, in order.
     pub fn get_all(&self, name: &str) -> Vec<&str> {
         let name = name.to_ascii_lowercase();
-        self.fields
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.fields.iter().filter(|(n, _)| *n == name).map(|(_, v)| v.as_str()).collect()
     }
 
     /// True when a comma-separated field (Connection, Transfer-Encoding, …)
     /// lists `token` (case-insensitive).
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.get_all(name)
-            .iter()
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
+        self.get_all(name).iter().flat_map(|v| v.split(',')).any(|t| t.trim().eq_ignore_ascii_case(token))
     }
 
     pub fn is_chunked(&self) -> bool {
@@ -79,8 +65,7 @@ impl Head {
     }
 
     pub fn content_length(&self) -> Option<u64> {
-        self.get("content-length")
-            .and_then(|v| v.trim().parse().ok())
+        self.get("content-length").and_then(|v| v.trim().parse().ok())
     }
 }
 
@@ -90,11 +75,7 @@ pub fn invalid(msg: impl Into<String>) -> io::Error {
 
 impl Wire {
     pub fn new(stream: TcpStream) -> Wire {
-        Wire {
-            stream,
-            buf: Vec::with_capacity(16 * 1024),
-            start: 0,
-        }
+        Wire { stream, buf: Vec::with_capacity(16 * 1024), start: 0 }
     }
 
     fn pending(&self) -> &[u8] {
@@ -148,10 +129,7 @@ impl Wire {
                 }
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "EOF inside a head: {:?}",
-                        String::from_utf8_lossy(self.pending())
-                    ),
+                    format!("EOF inside a head: {:?}", String::from_utf8_lossy(self.pending())),
                 ));
             }
         }
@@ -169,10 +147,7 @@ impl Wire {
                 return Err(invalid("line too long"));
             }
             if self.fill()? == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "EOF inside a line",
-                ));
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "EOF inside a line"));
             }
         }
     }
@@ -186,10 +161,7 @@ impl Wire {
                     format!("EOF with {n} body bytes still expected"),
                 ));
             }
-            let take = self
-                .pending()
-                .len()
-                .min(usize::try_from(n).unwrap_or(usize::MAX));
+            let take = self.pending().len().min(usize::try_from(n).unwrap_or(usize::MAX));
             sink(&self.pending()[..take]);
             self.consume(take);
             n -= take as u64;
@@ -218,16 +190,13 @@ impl Wire {
     }
 
     /// A chunked body; returns the trailer fields.
-    pub fn read_chunked_with(
-        &mut self,
-        sink: &mut dyn FnMut(&[u8]),
-    ) -> io::Result<Vec<(String, String)>> {
+    pub fn read_chunked_with(&mut self, sink: &mut dyn FnMut(&[u8])) -> io::Result<Vec<(String, String)>> {
         loop {
             let line = self.read_line()?;
             let line = String::from_utf8_lossy(&line).into_owned();
             let size_text = line.split(';').next().unwrap_or_default().trim();
-            let size = u64::from_str_radix(size_text, 16)
-                .map_err(|_| invalid(format!("bad chunk size line {line:?}")))?;
+            let size =
+                u64::from_str_radix(size_text, 16).map_err(|_| invalid(format!("bad chunk size line {line:?}")))?;
             if size == 0 {
                 let mut trailers = Vec::new();
                 loop {
@@ -262,10 +231,7 @@ impl Wire {
                 self.buf.push(byte[0]);
                 false
             }
-            Err(e) => matches!(
-                e.kind(),
-                io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
-            ),
+            Err(e) => matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted),
         };
         let _ = self.stream.set_read_timeout(old);
         closed
