@@ -158,14 +158,23 @@ pub fn choose(
         && untried(i)
         && pool.servers.get(i).is_some_and(|s| s.usable(now_ms, true))
     {
-        return Some(Choice { index: i, sticky_hit: true });
+        return Some(Choice {
+            index: i,
+            sticky_hit: true,
+        });
     }
     for backup in [false, true] {
         let eligible = |i: usize| {
-            pool.servers.get(i).is_some_and(|s| s.backup == backup && s.usable(now_ms, false))
+            pool.servers
+                .get(i)
+                .is_some_and(|s| s.backup == backup && s.usable(now_ms, false))
                 && untried(i)
         };
-        let pick = Pick { hash, attempt, eligible: &eligible };
+        let pick = Pick {
+            hash,
+            attempt,
+            eligible: &eligible,
+        };
         let index = match strategy.select(pool, &pick) {
             Some(i) if eligible(i) => Some(i),
             // A strategy that breaks its contract (a plugin, say) must not
@@ -174,7 +183,10 @@ pub fn choose(
             None => None,
         };
         if let Some(index) = index {
-            return Some(Choice { index, sticky_hit: false });
+            return Some(Choice {
+                index,
+                sticky_hit: false,
+            });
         }
     }
     None

@@ -63,7 +63,10 @@ pub struct ConsistentHash {
 impl ConsistentHash {
     pub fn new(pool: &Pool) -> Self {
         let ids = server_ids(pool);
-        let tiers = [build_table(pool, &ids, false), build_table(pool, &ids, true)];
+        let tiers = [
+            build_table(pool, &ids, false),
+            build_table(pool, &ids, true),
+        ];
         ConsistentHash { tiers, ids }
     }
 }
@@ -139,7 +142,11 @@ impl Strategy for ConsistentHash {
             }
             let start = (pick.hash % m as u64) as usize;
             for k in 0..WALK {
-                let slot = if start + k < m { start + k } else { start + k - m };
+                let slot = if start + k < m {
+                    start + k
+                } else {
+                    start + k - m
+                };
                 let i = table[slot] as usize;
                 if (pick.eligible)(i) {
                     return Some(i);
@@ -185,12 +192,19 @@ mod tests {
     #[test]
     fn two_builds_agree() {
         let t = fixture(StrategyKind::ConsistentHash, &[1, 1, 3, 1]);
-        let (a, b) = (ConsistentHash::new(&t.pools[0]), ConsistentHash::new(&t.pools[0]));
+        let (a, b) = (
+            ConsistentHash::new(&t.pools[0]),
+            ConsistentHash::new(&t.pools[0]),
+        );
         assert_eq!(a.tiers, b.tiers);
     }
 
     fn specs(weights: &[u16]) -> Vec<(String, u16, bool)> {
-        weights.iter().enumerate().map(|(i, &w)| (format!("s{i}"), w, false)).collect()
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| (format!("s{i}"), w, false))
+            .collect()
     }
 
     /// Server name each key maps to.
@@ -215,7 +229,11 @@ mod tests {
         let (before, after) = (placement(&all), placement(&rest));
         let gone = &all[removed].0;
         let moved = before.iter().zip(&after).filter(|(b, a)| b != a).count();
-        let collateral = before.iter().zip(&after).filter(|(b, a)| b != a && *b != gone).count();
+        let collateral = before
+            .iter()
+            .zip(&after)
+            .filter(|(b, a)| b != a && *b != gone)
+            .count();
         (moved as f64 / KEYS as f64, collateral as f64 / KEYS as f64)
     }
 

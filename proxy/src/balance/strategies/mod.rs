@@ -100,7 +100,11 @@ impl WeightIndex {
                 ends.push(total);
             }
         }
-        WeightIndex { servers: servers.into(), ends: ends.into(), total }
+        WeightIndex {
+            servers: servers.into(),
+            ends: ends.into(),
+            total,
+        }
     }
 
     /// Both tiers, primaries first: the order `choose` asks for them.
@@ -207,7 +211,11 @@ pub(crate) fn scan_min(
     let start = start % n;
     let mut best: Option<usize> = None;
     for k in 0..n {
-        let i = if start + k < n { start + k } else { start + k - n };
+        let i = if start + k < n {
+            start + k
+        } else {
+            start + k - n
+        };
         if !(pick.eligible)(i) {
             continue;
         }
@@ -222,7 +230,10 @@ pub(crate) fn scan_min(
 /// Stable per-server hashes of the server keys (`pool/server`), so every core
 /// and every generation derive the same placement for the same server.
 pub(crate) fn server_ids(pool: &Pool) -> Box<[u64]> {
-    pool.servers.iter().map(|s| hash_bytes(s.key.as_bytes())).collect()
+    pool.servers
+        .iter()
+        .map(|s| hash_bytes(s.key.as_bytes()))
+        .collect()
 }
 
 /// Weighted rendezvous (highest random weight) choice among admitted servers:

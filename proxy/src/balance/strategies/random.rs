@@ -20,7 +20,10 @@ impl Random {
 
     /// With a given generator (deterministic tests).
     pub fn with_rng(pool: &Pool, rng: Rng) -> Self {
-        Random { tiers: WeightIndex::tiers(pool), rng }
+        Random {
+            tiers: WeightIndex::tiers(pool),
+            rng,
+        }
     }
 }
 
@@ -48,7 +51,10 @@ impl PowerOfTwo {
 
     /// With a given generator (deterministic tests).
     pub fn with_rng(pool: &Pool, rng: Rng) -> Self {
-        PowerOfTwo { tiers: WeightIndex::tiers(pool), rng }
+        PowerOfTwo {
+            tiers: WeightIndex::tiers(pool),
+            rng,
+        }
     }
 }
 
@@ -82,7 +88,9 @@ mod tests {
         let t = fixture(StrategyKind::Random, &[1, 2, 7]);
         let pool = &t.pools[0];
         let r = Random::with_rng(pool, Rng::with_seed(1));
-        let picks: Vec<_> = (0..20_000).map(|_| r.select(pool, &eligible_all(0)).unwrap()).collect();
+        let picks: Vec<_> = (0..20_000)
+            .map(|_| r.select(pool, &eligible_all(0)).unwrap())
+            .collect();
         let c = counts(&picks, 3);
         for (got, want) in c.iter().zip([2_000.0, 4_000.0, 14_000.0]) {
             assert!(within(*got, want, 0.06), "{c:?}");
@@ -95,8 +103,12 @@ mod tests {
         let pool = &t.pools[0];
         let r = Random::with_rng(pool, Rng::with_seed(2));
         // Only 3 of 40 eligible: draws mostly miss, the scan fallback decides.
-        let few = |i: usize| i % 15 == 0;
-        let pick = Pick { hash: 0, attempt: 0, eligible: &few };
+        let few = |i: usize| i.is_multiple_of(15);
+        let pick = Pick {
+            hash: 0,
+            attempt: 0,
+            eligible: &few,
+        };
         let picks: Vec<_> = (0..9_000).map(|_| r.select(pool, &pick).unwrap()).collect();
         let c = counts(&picks, 40);
         for i in [0, 15, 30] {
@@ -110,9 +122,14 @@ mod tests {
         let t = fixture(StrategyKind::PowerOfTwo, &[1, 3]);
         let pool = &t.pools[0];
         let p = PowerOfTwo::with_rng(pool, Rng::with_seed(3));
-        let picks: Vec<_> = (0..20_000).map(|_| p.select(pool, &eligible_all(0)).unwrap()).collect();
+        let picks: Vec<_> = (0..20_000)
+            .map(|_| p.select(pool, &eligible_all(0)).unwrap())
+            .collect();
         let c = counts(&picks, 2);
-        assert!(within(c[0], 5_000.0, 0.06) && within(c[1], 15_000.0, 0.06), "{c:?}");
+        assert!(
+            within(c[0], 5_000.0, 0.06) && within(c[1], 15_000.0, 0.06),
+            "{c:?}"
+        );
     }
 
     #[test]
@@ -121,7 +138,9 @@ mod tests {
         let pool = &t.pools[0];
         let p = PowerOfTwo::with_rng(pool, Rng::with_seed(4));
         set_active(&t, 2, 50);
-        let picks: Vec<_> = (0..4_000).map(|_| p.select(pool, &eligible_all(0)).unwrap()).collect();
+        let picks: Vec<_> = (0..4_000)
+            .map(|_| p.select(pool, &eligible_all(0)).unwrap())
+            .collect();
         let c = counts(&picks, 4);
         // Server 2 only wins when drawn twice, which distinct draws forbid.
         assert_eq!(c[2], 0, "{c:?}");
@@ -136,7 +155,11 @@ mod tests {
         let pool = &t.pools[0];
         let p = PowerOfTwo::with_rng(pool, Rng::with_seed(5));
         let only1 = |i: usize| i == 1;
-        let pick = Pick { hash: 0, attempt: 0, eligible: &only1 };
+        let pick = Pick {
+            hash: 0,
+            attempt: 0,
+            eligible: &only1,
+        };
         assert_eq!(p.select(pool, &pick), Some(1));
     }
 }
