@@ -164,11 +164,13 @@ pub fn choose(
         });
     }
     for backup in [false, true] {
+        // The bit test first: it is free, `usable` reads an atomic.
         let eligible = |i: usize| {
-            pool.servers
-                .get(i)
-                .is_some_and(|s| s.backup == backup && s.usable(now_ms, false))
-                && untried(i)
+            untried(i)
+                && pool
+                    .servers
+                    .get(i)
+                    .is_some_and(|s| s.backup == backup && s.usable(now_ms, false))
         };
         let pick = Pick {
             hash,

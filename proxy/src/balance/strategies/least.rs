@@ -2,9 +2,8 @@
 //! counters (correct across cores) and scan every eligible server.
 
 use std::cell::Cell;
-use std::cmp::Ordering;
 
-use super::{cmp_load, scan_min};
+use super::{cmp_load, rotated};
 use crate::balance::{Pick, Pool, Strategy};
 
 /// Weighted least connections: the eligible server with the fewest
@@ -27,9 +26,20 @@ impl LeastConnections {
 
 impl Strategy for LeastConnections {
     fn select(&self, pool: &Pool, pick: &Pick<'_>) -> Option<usize> {
-        let i = scan_min(pool, pick, self.next.get(), |a, b| {
-            cmp_load(a.active().into(), a.weight, b.active().into(), b.weight) == Ordering::Less
-        })?;
+        // (index, active, weight) of the least loaded so far; each server's
+        // counter is read once per pick.
+        let mut best: Option<(usize, u128, u16)> = None;
+        for i in rotated(pool.servers.len(), self.next.get()) {
+            if !(pick.eligible)(i) {
+                continue;
+            }
+            let s = &pool.servers[i];
+            let active = u128::from(s.active());
+            if best.is_none_or(|(_, ba, bw)| cmp_load(active, s.weight, ba, bw).is_lt()) {
+                best = Some((i, active, s.weight));
+            }
+        }
+        let (i, _, _) = best?;
         self.next.set(i + 1);
         Some(i)
     }
@@ -57,26 +67,41 @@ impl LeastResponseTime {
 
 impl Strategy for LeastResponseTime {
     fn select(&self, pool: &Pool, pick: &Pick<'_>) -> Option<usize> {
-        // Stand-in latency for unsampled servers: the best eligible sample.
-        let fastest = pool
-            .servers
-            .iter()
-            .enumerate()
-            .filter(|&(i, s)| s.ewma_us() > 0 && (pick.eligible)(i))
-            .map(|(_, s)| s.ewma_us())
-            .min()
-            .unwrap_or(1);
-        let cost = |e: u64, active: u32| u128::from(e) * (u128::from(active) + 1);
-        let i = scan_min(pool, pick, self.next.get(), |a, b| {
-            let (ea, eb) = (a.ewma_us(), b.ewma_us());
-            let ca = cost(if ea == 0 { fastest } else { ea }, a.active());
-            let cb = cost(if eb == 0 { fastest } else { eb }, b.active());
-            match cmp_load(ca, a.weight, cb, b.weight) {
-                Ordering::Less => true,
-                Ordering::Equal => ea == 0 && eb != 0,
-                Ordering::Greater => false,
+        // One pass keeps two leaders: the sampled server with the lowest
+        // ewma × (active + 1) / weight, and the unsampled one with the lowest
+        // (active + 1) / weight (all unsampled servers share one stand-in
+        // latency, so that ratio orders them). The stand-in, the best sample,
+        // is only known at the end, where the two leaders meet.
+        let mut fastest = u64::MAX;
+        let mut sampled: Option<(usize, u128, u16)> = None;
+        let mut unsampled: Option<(usize, u128, u16)> = None;
+        for i in rotated(pool.servers.len(), self.next.get()) {
+            if !(pick.eligible)(i) {
+                continue;
             }
-        })?;
+            let s = &pool.servers[i];
+            let (ewma, queue) = (s.ewma_us(), u128::from(s.active()) + 1);
+            let (leader, cost) = if ewma == 0 {
+                (&mut unsampled, queue)
+            } else {
+                fastest = fastest.min(ewma);
+                (&mut sampled, u128::from(ewma) * queue)
+            };
+            if leader.is_none_or(|(_, c, w)| cmp_load(cost, s.weight, c, w).is_lt()) {
+                *leader = Some((i, cost, s.weight));
+            }
+        }
+        let (i, _, _) = match (sampled, unsampled) {
+            (Some(s), Some(u)) => {
+                let probe = u128::from(fastest) * u.1;
+                if cmp_load(probe, u.2, s.1, s.2).is_le() {
+                    u
+                } else {
+                    s
+                }
+            }
+            (s, u) => s.or(u)?,
+        };
         self.next.set(i + 1);
         Some(i)
     }

@@ -16,7 +16,7 @@ use std::cell::Cell;
 use std::cmp::Ordering;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
-use super::{Pick, Pool, Server, hash_bytes, mix64};
+use super::{Pool, hash_bytes, mix64};
 
 mod hash;
 mod least;
@@ -194,37 +194,12 @@ pub(crate) fn cmp_load(na: u128, wa: u16, nb: u128, wb: u16) -> Ordering {
     }
 }
 
-/// Scans all servers once, starting at `start` and wrapping, and returns the
-/// eligible one `better` ranks lowest; on ties the first met wins, so moving
-/// `start` spreads ties. Shared by the least-* strategies.
+/// Indices `0..n` starting at `start % n` and wrapping: scan order for
+/// strategies whose per-core cursor spreads ties and skips.
 #[inline]
-pub(crate) fn scan_min(
-    pool: &Pool,
-    pick: &Pick<'_>,
-    start: usize,
-    better: impl Fn(&Server, &Server) -> bool,
-) -> Option<usize> {
-    let n = pool.servers.len();
-    if n == 0 {
-        return None;
-    }
-    let start = start % n;
-    let mut best: Option<usize> = None;
-    for k in 0..n {
-        let i = if start + k < n {
-            start + k
-        } else {
-            start + k - n
-        };
-        if !(pick.eligible)(i) {
-            continue;
-        }
-        match best {
-            Some(b) if !better(&pool.servers[i], &pool.servers[b]) => {}
-            _ => best = Some(i),
-        }
-    }
-    best
+pub(crate) fn rotated(n: usize, start: usize) -> impl Iterator<Item = usize> {
+    let start = if n == 0 { 0 } else { start % n };
+    (start..n).chain(0..start)
 }
 
 /// Stable per-server hashes of the server keys (`pool/server`), so every core

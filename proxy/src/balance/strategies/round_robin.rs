@@ -2,6 +2,7 @@
 
 use std::cell::Cell;
 
+use super::rotated;
 use crate::balance::{Pick, Pool, Strategy};
 
 /// Plain round robin over the eligible servers; weights are ignored (weight 0
@@ -21,21 +22,10 @@ impl RoundRobin {
 
 impl Strategy for RoundRobin {
     fn select(&self, pool: &Pool, pick: &Pick<'_>) -> Option<usize> {
-        let n = pool.servers.len();
-        let start = self.next.get() % n.max(1);
         // Usually the first index tried is eligible: O(1) per pick.
-        for k in 0..n {
-            let i = if start + k < n {
-                start + k
-            } else {
-                start + k - n
-            };
-            if (pick.eligible)(i) {
-                self.next.set(i + 1);
-                return Some(i);
-            }
-        }
-        None
+        let i = rotated(pool.servers.len(), self.next.get()).find(|&i| (pick.eligible)(i))?;
+        self.next.set(i + 1);
+        Some(i)
     }
 }
 
