@@ -1,6 +1,7 @@
 //! ns per `balance::choose` call for every built-in strategy, at 8 and 1,000
 //! backends (one pool, all primaries up, varied in-flight counts and
-//! latencies so the least-* strategies compare for real).
+//! latencies so the least-* strategies compare for real), and what building
+//! a strategy costs.
 
 use std::hint::black_box;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -58,5 +59,21 @@ fn select(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, select);
+/// Per-core, per-generation cost of building a strategy; only the hash
+/// strategies precompute anything sizeable (Maglev's table).
+fn build_strategy(c: &mut Criterion) {
+    let mut group = c.benchmark_group("build");
+    for n in [8, 1_000] {
+        for kind in [StrategyKind::ConsistentHash, StrategyKind::IpHash] {
+            let t = table(kind, n);
+            let pool = &t.pools[0];
+            group.bench_function(BenchmarkId::new(kind.name(), n), |b| {
+                b.iter(|| build(black_box(pool)))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, select, build_strategy);
 criterion_main!(benches);
