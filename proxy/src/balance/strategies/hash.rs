@@ -12,7 +12,7 @@ const REHASHES: u64 = 20;
 /// When the server found is not eligible, the key is rehashed (a fixed
 /// sequence derived from the key) until an eligible server comes up, so only
 /// the keys of servers that left move, and they move the same way on every
-/// core. After [`REHASHES`] misses, a weighted rendezvous over the eligible
+/// core. After 20 misses per tier, a weighted rendezvous over the eligible
 /// servers decides (still deterministic). Changing a weight or the server
 /// list remaps most keys; use `consistent_hash` where that matters.
 #[derive(Debug)]
@@ -28,6 +28,7 @@ pub type IpHash = ModuloHash;
 pub type UrlHash = ModuloHash;
 
 impl ModuloHash {
+    /// Lays out both tiers' weights for `pool`: O(servers).
     pub fn new(pool: &Pool) -> Self {
         ModuloHash {
             tiers: WeightIndex::tiers(pool),

@@ -19,6 +19,7 @@ pub struct LeastConnections {
 }
 
 impl LeastConnections {
+    /// Cursor at 0; nothing is precomputed.
     pub fn new(_pool: &Pool) -> Self {
         LeastConnections::default()
     }
@@ -60,6 +61,7 @@ pub struct LeastResponseTime {
 }
 
 impl LeastResponseTime {
+    /// Cursor at 0; nothing is precomputed.
     pub fn new(_pool: &Pool) -> Self {
         LeastResponseTime::default()
     }

@@ -61,6 +61,7 @@ pub struct ConsistentHash {
 }
 
 impl ConsistentHash {
+    /// Builds the Maglev tables of both tiers for `pool` (the costly part).
     pub fn new(pool: &Pool) -> Self {
         let ids = server_ids(pool);
         let tiers = [

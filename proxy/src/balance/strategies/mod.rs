@@ -146,17 +146,13 @@ pub(crate) fn weighted_random(
             }
         }
     }
-    weighted_scan(pool, ok, |total| rng.below(total))
+    weighted_scan(pool, ok, rng)
 }
 
-/// One weighted pick over every server `ok` admits, with the point in
-/// `0..total` supplied by `point` (random or hash-derived). Weight-0 servers
-/// are picked (uniformly) only when all admitted servers have weight 0.
-pub(crate) fn weighted_scan(
-    pool: &Pool,
-    ok: &dyn Fn(usize) -> bool,
-    point: impl FnOnce(u64) -> u64,
-) -> Option<usize> {
+/// One weighted random pick over every server `ok` admits, in two passes.
+/// Weight-0 servers are picked (uniformly) only when all admitted servers
+/// have weight 0.
+fn weighted_scan(pool: &Pool, ok: &dyn Fn(usize) -> bool, rng: &Rng) -> Option<usize> {
     let (mut total, mut count) = (0u64, 0u64);
     for (i, s) in pool.servers.iter().enumerate() {
         if ok(i) {
@@ -168,7 +164,7 @@ pub(crate) fn weighted_scan(
         return None;
     }
     let weighted = total > 0;
-    let mut x = point(if weighted { total } else { count });
+    let mut x = rng.below(if weighted { total } else { count });
     for (i, s) in pool.servers.iter().enumerate() {
         if !ok(i) {
             continue;
@@ -231,13 +227,9 @@ pub(crate) fn rendezvous(
         // rendezvous score (larger wins).
         let u = ((mix64(hash ^ id) >> 11) + 1) as f64 / (1u64 << 53) as f64;
         let score = f64::from(s.weight.max(1)) / -u.ln();
-        let key = (s.weight > 0, score, i);
-        let wins = match best {
-            None => true,
-            Some((bw, bs, _)) => (key.0, key.1) > (bw, bs),
-        };
-        if wins {
-            best = Some(key);
+        let weighted = s.weight > 0;
+        if best.is_none_or(|(bw, bs, _)| (weighted, score) > (bw, bs)) {
+            best = Some((weighted, score, i));
         }
     }
     best.map(|(_, _, i)| i)

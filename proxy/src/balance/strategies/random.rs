@@ -14,6 +14,7 @@ pub struct Random {
 }
 
 impl Random {
+    /// Lays out both tiers' weights, with a freshly seeded [`Rng`].
     pub fn new(pool: &Pool) -> Self {
         Random::with_rng(pool, Rng::new())
     }
@@ -45,6 +46,7 @@ pub struct PowerOfTwo {
 }
 
 impl PowerOfTwo {
+    /// Lays out both tiers' weights, with a freshly seeded [`Rng`].
     pub fn new(pool: &Pool) -> Self {
         PowerOfTwo::with_rng(pool, Rng::new())
     }

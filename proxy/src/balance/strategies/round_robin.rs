@@ -15,6 +15,7 @@ pub struct RoundRobin {
 }
 
 impl RoundRobin {
+    /// Cursor at 0; nothing is precomputed.
     pub fn new(_pool: &Pool) -> Self {
         RoundRobin::default()
     }
@@ -40,6 +41,7 @@ pub struct WeightedRoundRobin {
 }
 
 impl WeightedRoundRobin {
+    /// All current weights at 0 (NGINX's start state).
     pub fn new(pool: &Pool) -> Self {
         WeightedRoundRobin {
             current: pool.servers.iter().map(|_| Cell::new(0)).collect(),
