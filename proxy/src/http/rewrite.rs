@@ -357,3 +357,274 @@ pub fn write_response_head(
     out.extend_from_slice(opts.extra);
     out.extend_from_slice(CRLF);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+    use crate::http::{Limits, Method, parse_request, parse_response};
+
+    const IP: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+
+    fn fwd_unchecked(raw: &str, opts: &ForwardOpts) -> String {
+        let buf = raw.as_bytes();
+        let head = parse_request(buf, &Limits::default()).unwrap().unwrap();
+        let mut out = Vec::new();
+        write_request_head(buf, &head, opts, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn fwd(raw: &str, opts: &ForwardOpts) -> String {
+        let out = fwd_unchecked(raw, opts);
+        // What we send must itself pass our own strict parser.
+        let again = parse_request(out.as_bytes(), &Limits::default()).unwrap().unwrap();
+        assert_eq!(again.head_len, out.len());
+        out
+    }
+
+    fn plain() -> ForwardOpts<'static> {
+        ForwardOpts {
+            forward_headers: false,
+            ..ForwardOpts::new(IP)
+        }
+    }
+
+    #[test]
+    fn origin_form_passthrough() {
+        let out = fwd(
+            "GET /a?b HTTP/1.1\r\nUser-Agent: t\r\nHost: example.com\r\nAccept: */*\r\n\r\n",
+            &plain(),
+        );
+        assert_eq!(
+            out,
+            "GET /a?b HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\nAccept: */*\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn absolute_form_becomes_origin_form_with_host() {
+        let out = fwd(
+            "GET http://upstream.example:8080/p?q=1 HTTP/1.1\r\nHost: ignored\r\n\r\n",
+            &plain(),
+        );
+        assert_eq!(out, "GET /p?q=1 HTTP/1.1\r\nHost: upstream.example:8080\r\n\r\n");
+        let out = fwd("GET http://h?q HTTP/1.1\r\nHost: h\r\n\r\n", &plain());
+        assert!(out.starts_with("GET /?q HTTP/1.1\r\nHost: h\r\n"), "{out}");
+        let out = fwd("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", &plain());
+        assert!(out.starts_with("OPTIONS * HTTP/1.1\r\n"), "{out}");
+    }
+
+    #[test]
+    fn hop_by_hop_removed() {
+        let out = fwd(
+            "POST /x HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, X-Secret, te\r\n\
+             Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\n\
+             X-Secret: 1\r\nx-secret: 2\r\nUpgrade: h2c\r\nContent-Length: 4\r\n\
+             Connection: x-other\r\nX-Other: y\r\nX-Kept: z\r\n\r\n",
+            &plain(),
+        );
+        assert_eq!(
+            out,
+            "POST /x HTTP/1.1\r\nHost: h\r\nX-Kept: z\r\nContent-Length: 4\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn connection_cannot_strip_host_or_framing() {
+        let out = fwd(
+            "POST / HTTP/1.1\r\nHost: h\r\nConnection: host, content-length\r\nContent-Length: 2\r\n\r\n",
+            &plain(),
+        );
+        assert_eq!(out, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n");
+    }
+
+    #[test]
+    fn framing_is_re_emitted() {
+        let out = fwd(
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7, 7\r\ncontent-length: 7\r\n\r\n",
+            &plain(),
+        );
+        assert_eq!(out, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\n\r\n");
+        let out = fwd(
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+            &plain(),
+        );
+        assert_eq!(
+            out,
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn http10_request_goes_out_as_11_with_host() {
+        // An empty Host is what RFC 9110 §7.2 prescribes when there is no
+        // authority to name (our own parser is stricter and would refuse it).
+        let out = fwd_unchecked("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &plain());
+        assert_eq!(out, "GET / HTTP/1.1\r\nHost: \r\n\r\n");
+        let opts = ForwardOpts {
+            default_host: Some(b"backend:80"),
+            ..plain()
+        };
+        let out = fwd("GET / HTTP/1.0\r\n\r\n", &opts);
+        assert_eq!(out, "GET / HTTP/1.1\r\nHost: backend:80\r\n\r\n");
+    }
+
+    #[test]
+    fn forwarded_headers() {
+        let out = fwd(
+            "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1, 2.2.2.2\r\n\
+             X-Real-IP: 6.6.6.6\r\nx-forwarded-for: 3.3.3.3\r\nX-Forwarded-Proto: https\r\n\r\n",
+            &ForwardOpts::new(IP),
+        );
+        assert_eq!(
+            out,
+            "GET / HTTP/1.1\r\nHost: h\r\n\
+             X-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 203.0.113.7\r\n\
+             X-Forwarded-Proto: http\r\nX-Real-IP: 203.0.113.7\r\n\r\n"
+        );
+        let v6 = ForwardOpts::new(IpAddr::V6(Ipv6Addr::LOCALHOST));
+        let out = fwd("GET / HTTP/1.1\r\nHost: h\r\n\r\n", &v6);
+        assert!(out.contains("X-Forwarded-For: ::1\r\n"), "{out}");
+        // Without forwarding, incoming X-Forwarded-* pass untouched.
+        let out = fwd(
+            "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\n\r\n",
+            &plain(),
+        );
+        assert_eq!(out, "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\n\r\n");
+    }
+
+    #[test]
+    fn upgrade_only_when_tunnelling() {
+        let raw = "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+                   Sec-WebSocket-Key: k\r\n\r\n";
+        let out = fwd(raw, &plain());
+        assert_eq!(out, "GET /ws HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Key: k\r\n\r\n");
+        let tunnel = ForwardOpts {
+            upgrade: true,
+            ..plain()
+        };
+        let out = fwd(raw, &tunnel);
+        assert_eq!(
+            out,
+            "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\
+             Connection: upgrade\r\n\r\n"
+        );
+    }
+
+    fn back(raw: &str, method: Method, opts: &ResponseOpts) -> (String, ClientFraming) {
+        let buf = raw.as_bytes();
+        let head = parse_response(buf, &Limits::default(), &method)
+            .unwrap()
+            .unwrap();
+        let mut out = Vec::new();
+        write_response_head(buf, &head, opts, &mut out);
+        let again = parse_response(&out, &Limits::default(), &method)
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.head_len, out.len());
+        (String::from_utf8(out).unwrap(), client_framing(&head, opts))
+    }
+
+    const V11: ResponseOpts<'static> = ResponseOpts {
+        client_minor: 1,
+        close: false,
+        extra: b"",
+    };
+    const V10: ResponseOpts<'static> = ResponseOpts {
+        client_minor: 0,
+        close: false,
+        extra: b"",
+    };
+
+    #[test]
+    fn response_length_and_hop_by_hop() {
+        let (out, f) = back(
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive, X-Hop\r\n\
+             Keep-Alive: timeout=5\r\nX-Hop: 1\r\nServer: s\r\n\r\n",
+            Method::Get,
+            &V11,
+        );
+        assert_eq!(out, "HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 5\r\n\r\n");
+        assert_eq!(f, ClientFraming { body: BodyKind::Length(5), close: false });
+    }
+
+    #[test]
+    fn response_chunked_to_11_and_10_clients() {
+        let raw = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n";
+        let (out, f) = back(raw, Method::Get, &V11);
+        assert_eq!(
+            out,
+            "HTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        assert_eq!(f, ClientFraming { body: BodyKind::Chunked, close: false });
+        // HTTP/1.0 clients get the body de-chunked and delimited by close.
+        let (out, f) = back(raw, Method::Get, &V10);
+        assert_eq!(out, "HTTP/1.0 200 OK\r\nTrailer: X-Sum\r\nConnection: close\r\n\r\n");
+        assert_eq!(f, ClientFraming { body: BodyKind::CloseDelimited, close: true });
+    }
+
+    #[test]
+    fn response_close_delimited_and_keep_alive_for_10() {
+        let (out, f) = back("HTTP/1.0 200 OK\r\nServer: s\r\n\r\n", Method::Get, &V11);
+        assert_eq!(out, "HTTP/1.1 200 OK\r\nServer: s\r\nConnection: close\r\n\r\n");
+        assert!(f.close);
+        let (out, f) = back("HTTP/1.1 204 No Content\r\n\r\n", Method::Get, &V10);
+        assert_eq!(out, "HTTP/1.0 204 No Content\r\nConnection: keep-alive\r\n\r\n");
+        assert!(!f.close);
+        let close = ResponseOpts { close: true, ..V11 };
+        let (out, _) = back("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Method::Get, &close);
+        assert_eq!(out, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    }
+
+    #[test]
+    fn response_head_and_304_keep_content_length() {
+        let (out, f) = back(
+            "HTTP/1.1 200 OK\r\nContent-Length: 42\r\nTransfer-Encoding: chunked\r\n\r\n"
+                .replace("Transfer-Encoding: chunked\r\n", "")
+                .as_str(),
+            Method::Head,
+            &V11,
+        );
+        assert_eq!(out, "HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n");
+        assert_eq!(f.body, BodyKind::None);
+        let (out, _) = back("HTTP/1.1 304 Not Modified\r\nETag: \"a\"\r\n\r\n", Method::Get, &V11);
+        assert_eq!(out, "HTTP/1.1 304 Not Modified\r\nETag: \"a\"\r\n\r\n");
+    }
+
+    #[test]
+    fn response_extra_and_reason() {
+        let opts = ResponseOpts {
+            extra: b"Set-Cookie: lb=s1; Path=/\r\n",
+            ..V11
+        };
+        let (out, _) = back("HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", Method::Get, &opts);
+        assert_eq!(
+            out,
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nSet-Cookie: lb=s1; Path=/\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn response_101_keeps_upgrade() {
+        let raw = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Accept: a\r\n\r\n";
+        let (out, _) = back(raw, Method::Get, &V11);
+        assert_eq!(
+            out,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: a\r\n\
+             Connection: upgrade\r\n\r\n"
+        );
+        let (out, _) = back("HTTP/1.1 100 Continue\r\n\r\n", Method::Post, &V11);
+        assert_eq!(out, "HTTP/1.1 100 Continue\r\n\r\n");
+    }
+
+    #[test]
+    fn chunk_framing() {
+        let mut out = Vec::new();
+        write_chunk_header(&mut out, 4096);
+        write_chunk_header(&mut out, 1);
+        assert_eq!(out, b"1000\r\n1\r\n");
+        assert_eq!(CHUNK_END, [CHUNK_LAST, CRLF].concat());
+    }
+}
