@@ -167,7 +167,10 @@ impl ChunkedDecoder {
                     }
                     self.state = State::FinalLf;
                 }
-                State::TrailerStart | State::TrailerName | State::TrailerValue | State::TrailerLf => {
+                State::TrailerStart
+                | State::TrailerName
+                | State::TrailerValue
+                | State::TrailerLf => {
                     self.trailer_len += 1;
                     if self.trailer_len > MAX_TRAILERS {
                         return Err(bad("trailer section too large"));

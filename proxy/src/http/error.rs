@@ -199,7 +199,14 @@ mod tests {
         assert_eq!(HttpError::MethodNotAllowed.status(), 405);
         assert_eq!(HttpError::NotImplemented("x").status(), 501);
         assert_eq!(HttpError::VersionNotSupported.status(), 505);
-        assert_eq!(HttpError::HeadTooLarge.reason(), "Request Header Fields Too Large");
-        assert!(HttpError::UriTooLong.response().starts_with(b"HTTP/1.1 414 URI Too Long\r\n"));
+        assert_eq!(
+            HttpError::HeadTooLarge.reason(),
+            "Request Header Fields Too Large"
+        );
+        assert!(
+            HttpError::UriTooLong
+                .response()
+                .starts_with(b"HTTP/1.1 414 URI Too Long\r\n")
+        );
     }
 }

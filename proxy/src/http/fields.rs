@@ -218,9 +218,7 @@ pub(crate) fn is_authority(s: &[u8]) -> bool {
         }
     };
     !host.is_empty()
-        && host
-            .iter()
-            .all(|&b| REG_NAME[b as usize] || b == b'%')
+        && host.iter().all(|&b| REG_NAME[b as usize] || b == b'%')
         && pct_encodings_valid(host)
         && port.iter().all(u8::is_ascii_digit)
 }
@@ -264,9 +262,7 @@ pub(crate) fn scan_fields(buf: &[u8], headers: &[Header]) -> Result<FieldInfo, H
                 }
             }
             6 if name.eq_ignore_ascii_case(b"expect") => {
-                if value.eq_ignore_ascii_case(b"100-continue") {
-                    info.expect_continue = true;
-                }
+                info.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
             }
             7 if name.eq_ignore_ascii_case(b"upgrade") => info.upgrade_field = true,
             10 if name.eq_ignore_ascii_case(b"connection") => {
@@ -317,9 +313,8 @@ pub(crate) fn scan_fields(buf: &[u8], headers: &[Header]) -> Result<FieldInfo, H
                         chunked_count += 1;
                     } else {
                         info.te_other = true;
-                        unknown_coding |= !KNOWN_CODINGS
-                            .iter()
-                            .any(|k| coding.eq_ignore_ascii_case(k));
+                        unknown_coding |=
+                            !KNOWN_CODINGS.iter().any(|k| coding.eq_ignore_ascii_case(k));
                     }
                 }
             }
@@ -335,7 +330,9 @@ pub(crate) fn scan_fields(buf: &[u8], headers: &[Header]) -> Result<FieldInfo, H
         }
         // Also covers a Transfer-Encoding field with an empty value.
         if !info.te_chunked_last {
-            return Err(HttpError::BadRequest("final transfer coding is not chunked"));
+            return Err(HttpError::BadRequest(
+                "final transfer coding is not chunked",
+            ));
         }
         if info.content_length.is_some() {
             return Err(HttpError::BadRequest(

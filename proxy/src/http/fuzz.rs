@@ -30,7 +30,10 @@ fn chunk_spec() -> impl Strategy<Value = ChunkSpec> {
 }
 
 fn trailer_spec() -> impl Strategy<Value = Vec<(String, String)>> {
-    prop::collection::vec(("[A-Za-z][A-Za-z0-9-]{0,10}", "[!-~]([ -~]{0,20}[!-~])?"), 0..4)
+    prop::collection::vec(
+        ("[A-Za-z][A-Za-z0-9-]{0,10}", "[!-~]([ -~]{0,20}[!-~])?"),
+        0..4,
+    )
 }
 
 /// Encodes chunks and trailers; returns (encoding, data, trailer section).
@@ -138,7 +141,9 @@ proptest! {
 
 fn interesting_byte() -> impl Strategy<Value = u8> {
     prop_oneof![
-        select(vec![b'\r', b'\n', b' ', b'\t', b':', b',', b';', 0, 0x7f, 0x80, b'/', b'0', b'1']),
+        select(vec![
+            b'\r', b'\n', b' ', b'\t', b':', b',', b';', 0, 0x7f, 0x80, b'/', b'0', b'1'
+        ]),
         any::<u8>(),
     ]
 }
@@ -170,7 +175,10 @@ struct ReqSpec {
 
 fn req_spec() -> impl Strategy<Value = ReqSpec> {
     let method = prop_oneof![
-        select(vec!["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]).prop_map(String::from),
+        select(vec![
+            "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"
+        ])
+        .prop_map(String::from),
         "[A-Z]{1,10}".prop_filter("not CONNECT", |m| m != "CONNECT"),
     ];
     let target = prop_oneof![
@@ -178,8 +186,9 @@ fn req_spec() -> impl Strategy<Value = ReqSpec> {
             .prop_map(|t| t.replace('%', "%2F")),
         "http://[a-z]{1,10}(\\.[a-z]{2,5})?(:[0-9]{1,5})?(/[a-z0-9/]{0,20})?(\\?[a-z=]{0,10})?",
     ];
-    let name = "[!#$%&'*+.^_`|~0-9A-Za-z-]{1,16}"
-        .prop_filter("special field", |n| !SPECIAL.contains(&n.to_ascii_lowercase().as_str()));
+    let name = "[!#$%&'*+.^_`|~0-9A-Za-z-]{1,16}".prop_filter("special field", |n| {
+        !SPECIAL.contains(&n.to_ascii_lowercase().as_str())
+    });
     let value = "([!-~\u{80}-\u{ff}]([ -~\t]{0,30}[!-~])?)?";
     let framing = prop_oneof![
         Just(None),
@@ -200,7 +209,11 @@ fn req_spec() -> impl Strategy<Value = ReqSpec> {
             minor,
             fields,
             // HTTP/1.0 cannot carry Transfer-Encoding.
-            framing: if minor == 0 && framing == Some(None) { None } else { framing },
+            framing: if minor == 0 && framing == Some(None) {
+                None
+            } else {
+                framing
+            },
             host,
         })
 }

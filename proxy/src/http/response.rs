@@ -68,11 +68,8 @@ pub fn parse_response(
         &mut heap.spare_capacity_mut()[..limits.max_headers]
     };
     let mut resp = httparse::Response::new(&mut []);
-    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
-        &mut resp,
-        window,
-        slots,
-    );
+    let parsed = httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, window, slots);
     let (status, minor, head_len, headers) = match parsed {
         Ok(httparse::Status::Complete(head_len)) => {
             let (Some(status), Some(minor)) = (resp.code, resp.version) else {

@@ -378,7 +378,9 @@ mod tests {
     fn fwd(raw: &str, opts: &ForwardOpts) -> String {
         let out = fwd_unchecked(raw, opts);
         // What we send must itself pass our own strict parser.
-        let again = parse_request(out.as_bytes(), &Limits::default()).unwrap().unwrap();
+        let again = parse_request(out.as_bytes(), &Limits::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(again.head_len, out.len());
         out
     }
@@ -408,7 +410,10 @@ mod tests {
             "GET http://upstream.example:8080/p?q=1 HTTP/1.1\r\nHost: ignored\r\n\r\n",
             &plain(),
         );
-        assert_eq!(out, "GET /p?q=1 HTTP/1.1\r\nHost: upstream.example:8080\r\n\r\n");
+        assert_eq!(
+            out,
+            "GET /p?q=1 HTTP/1.1\r\nHost: upstream.example:8080\r\n\r\n"
+        );
         let out = fwd("GET http://h?q HTTP/1.1\r\nHost: h\r\n\r\n", &plain());
         assert!(out.starts_with("GET /?q HTTP/1.1\r\nHost: h\r\n"), "{out}");
         let out = fwd("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", &plain());
@@ -436,7 +441,10 @@ mod tests {
             "POST / HTTP/1.1\r\nHost: h\r\nConnection: host, content-length\r\nContent-Length: 2\r\n\r\n",
             &plain(),
         );
-        assert_eq!(out, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n");
+        assert_eq!(
+            out,
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n"
+        );
     }
 
     #[test]
@@ -445,7 +453,10 @@ mod tests {
             "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7, 7\r\ncontent-length: 7\r\n\r\n",
             &plain(),
         );
-        assert_eq!(out, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\n\r\n");
+        assert_eq!(
+            out,
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\n\r\n"
+        );
         let out = fwd(
             "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
             &plain(),
@@ -491,7 +502,10 @@ mod tests {
             "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\n\r\n",
             &plain(),
         );
-        assert_eq!(out, "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\n\r\n");
+        assert_eq!(
+            out,
+            "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\n\r\n"
+        );
     }
 
     #[test]
@@ -499,7 +513,10 @@ mod tests {
         let raw = "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
                    Sec-WebSocket-Key: k\r\n\r\n";
         let out = fwd(raw, &plain());
-        assert_eq!(out, "GET /ws HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Key: k\r\n\r\n");
+        assert_eq!(
+            out,
+            "GET /ws HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Key: k\r\n\r\n"
+        );
         let tunnel = ForwardOpts {
             upgrade: true,
             ..plain()
@@ -545,8 +562,17 @@ mod tests {
             Method::Get,
             &V11,
         );
-        assert_eq!(out, "HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 5\r\n\r\n");
-        assert_eq!(f, ClientFraming { body: BodyKind::Length(5), close: false });
+        assert_eq!(
+            out,
+            "HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 5\r\n\r\n"
+        );
+        assert_eq!(
+            f,
+            ClientFraming {
+                body: BodyKind::Length(5),
+                close: false
+            }
+        );
     }
 
     #[test]
@@ -557,24 +583,52 @@ mod tests {
             out,
             "HTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n"
         );
-        assert_eq!(f, ClientFraming { body: BodyKind::Chunked, close: false });
+        assert_eq!(
+            f,
+            ClientFraming {
+                body: BodyKind::Chunked,
+                close: false
+            }
+        );
         // HTTP/1.0 clients get the body de-chunked and delimited by close.
         let (out, f) = back(raw, Method::Get, &V10);
-        assert_eq!(out, "HTTP/1.0 200 OK\r\nTrailer: X-Sum\r\nConnection: close\r\n\r\n");
-        assert_eq!(f, ClientFraming { body: BodyKind::CloseDelimited, close: true });
+        assert_eq!(
+            out,
+            "HTTP/1.0 200 OK\r\nTrailer: X-Sum\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(
+            f,
+            ClientFraming {
+                body: BodyKind::CloseDelimited,
+                close: true
+            }
+        );
     }
 
     #[test]
     fn response_close_delimited_and_keep_alive_for_10() {
         let (out, f) = back("HTTP/1.0 200 OK\r\nServer: s\r\n\r\n", Method::Get, &V11);
-        assert_eq!(out, "HTTP/1.1 200 OK\r\nServer: s\r\nConnection: close\r\n\r\n");
+        assert_eq!(
+            out,
+            "HTTP/1.1 200 OK\r\nServer: s\r\nConnection: close\r\n\r\n"
+        );
         assert!(f.close);
         let (out, f) = back("HTTP/1.1 204 No Content\r\n\r\n", Method::Get, &V10);
-        assert_eq!(out, "HTTP/1.0 204 No Content\r\nConnection: keep-alive\r\n\r\n");
+        assert_eq!(
+            out,
+            "HTTP/1.0 204 No Content\r\nConnection: keep-alive\r\n\r\n"
+        );
         assert!(!f.close);
         let close = ResponseOpts { close: true, ..V11 };
-        let (out, _) = back("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Method::Get, &close);
-        assert_eq!(out, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let (out, _) = back(
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            Method::Get,
+            &close,
+        );
+        assert_eq!(
+            out,
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
     }
 
     #[test]
@@ -588,7 +642,11 @@ mod tests {
         );
         assert_eq!(out, "HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n");
         assert_eq!(f.body, BodyKind::None);
-        let (out, _) = back("HTTP/1.1 304 Not Modified\r\nETag: \"a\"\r\n\r\n", Method::Get, &V11);
+        let (out, _) = back(
+            "HTTP/1.1 304 Not Modified\r\nETag: \"a\"\r\n\r\n",
+            Method::Get,
+            &V11,
+        );
         assert_eq!(out, "HTTP/1.1 304 Not Modified\r\nETag: \"a\"\r\n\r\n");
     }
 
@@ -598,7 +656,11 @@ mod tests {
             extra: b"Set-Cookie: lb=s1; Path=/\r\n",
             ..V11
         };
-        let (out, _) = back("HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", Method::Get, &opts);
+        let (out, _) = back(
+            "HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n",
+            Method::Get,
+            &opts,
+        );
         assert_eq!(
             out,
             "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nSet-Cookie: lb=s1; Path=/\r\n\r\n"

@@ -101,7 +101,10 @@ fn target_forms() {
     assert_eq!(h.target_form, TargetForm::Asterisk);
     assert_eq!(status(b"GET * HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
     // Authority-form without CONNECT.
-    assert_eq!(status(b"GET example.com:80 HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
+    assert_eq!(
+        status(b"GET example.com:80 HTTP/1.1\r\nHost: x\r\n\r\n"),
+        400
+    );
     // Relative reference.
     assert_eq!(status(b"GET a/b HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
     // Other schemes are not ours.
@@ -273,11 +276,23 @@ fn host_rules() {
 #[test]
 fn content_length_rules() {
     let cl = |v: &str| req(format!("POST / HTTP/1.1\r\nHost: x\r\n{v}\r\n\r\n").as_bytes());
-    assert_eq!(cl("Content-Length: 10").unwrap().unwrap().body, BodyKind::Length(10));
-    assert_eq!(cl("Content-Length: 0").unwrap().unwrap().body, BodyKind::Length(0));
-    assert_eq!(cl("Content-Length: 5, 5").unwrap().unwrap().body, BodyKind::Length(5));
     assert_eq!(
-        cl("Content-Length: 5\r\ncontent-length: 5").unwrap().unwrap().body,
+        cl("Content-Length: 10").unwrap().unwrap().body,
+        BodyKind::Length(10)
+    );
+    assert_eq!(
+        cl("Content-Length: 0").unwrap().unwrap().body,
+        BodyKind::Length(0)
+    );
+    assert_eq!(
+        cl("Content-Length: 5, 5").unwrap().unwrap().body,
+        BodyKind::Length(5)
+    );
+    assert_eq!(
+        cl("Content-Length: 5\r\ncontent-length: 5")
+            .unwrap()
+            .unwrap()
+            .body,
         BodyKind::Length(5)
     );
     for bad in [
@@ -311,7 +326,10 @@ fn transfer_encoding_rules() {
         ("Transfer-Encoding: gzip", 400),
         ("Transfer-Encoding: chunked, gzip", 400),
         ("Transfer-Encoding: chunked, chunked", 400),
-        ("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked", 400),
+        (
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked",
+            400,
+        ),
         ("Transfer-Encoding: chunked;q=1", 400),
         ("Transfer-Encoding:", 400),
         ("Transfer-Encoding: \"chunked\"", 400),
@@ -359,7 +377,10 @@ fn header_count_limit() {
     let four = b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
     assert_eq!(parse_request(four, &l), Err(HttpError::HeadTooLarge));
     // Known before the head is complete.
-    assert_eq!(parse_request(&four[..four.len() - 2], &l), Err(HttpError::HeadTooLarge));
+    assert_eq!(
+        parse_request(&four[..four.len() - 2], &l),
+        Err(HttpError::HeadTooLarge)
+    );
     // Also on the higher-minor path, and beyond the stack-allocated slots.
     let four17 = b"GET / HTTP/1.7\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
     assert_eq!(parse_request(four17, &l), Err(HttpError::HeadTooLarge));
@@ -372,7 +393,10 @@ fn header_count_limit() {
         buf.extend_from_slice(format!("X-{k}: v\r\n").as_bytes());
     }
     buf.extend_from_slice(b"\r\n");
-    assert_eq!(parse_request(&buf, &many).unwrap().unwrap().headers.len(), 300);
+    assert_eq!(
+        parse_request(&buf, &many).unwrap().unwrap().headers.len(),
+        300
+    );
     let at = buf.len() - 2;
     buf.splice(at..at, b"Y: 1\r\n".iter().copied());
     assert_eq!(parse_request(&buf, &many), Err(HttpError::HeadTooLarge));
@@ -435,7 +459,10 @@ fn response_body_framing() {
     let r = rok(b"HTTP/1.1 200 OK\r\n\r\n", Method::Get);
     assert_eq!(r.body, BodyKind::CloseDelimited);
     assert!(!r.keep_alive);
-    let head = rok(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", Method::Head);
+    let head = rok(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n",
+        Method::Head,
+    );
     assert_eq!((head.body, head.content_length), (BodyKind::None, Some(9)));
     for s in [100u16, 103, 204, 304] {
         let buf = format!("HTTP/1.1 {s} X\r\nContent-Length: 7\r\n\r\n");
@@ -452,9 +479,13 @@ fn response_body_framing() {
 #[test]
 fn response_keep_alive() {
     let ka = |s: &[u8]| rok(s, Method::Get).keep_alive;
-    assert!(!ka(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
+    assert!(!ka(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    ));
     assert!(!ka(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"));
-    assert!(ka(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n"));
+    assert!(ka(
+        b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n"
+    ));
 }
 
 #[test]
