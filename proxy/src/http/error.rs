@@ -192,6 +192,12 @@ mod tests {
     }
 
     #[test]
+    fn limits_from_config() {
+        let l = Limits::from(&ListenerLimits::default());
+        assert_eq!(l, Limits::default());
+    }
+
+    #[test]
     fn statuses_and_reasons() {
         assert_eq!(HttpError::BadRequest("x").status(), 400);
         assert_eq!(HttpError::UriTooLong.status(), 414);

@@ -363,9 +363,9 @@ fn parse_decimal(s: &[u8]) -> Option<u64> {
 
 /// Converts httparse's borrowed field lines into spans and checks what
 /// httparse lets through: it accepts a bare LF as a line ending, so every
-/// line here must end in CRLF. `line_starts` are the header name offsets;
-/// each must be preceded by CRLF, and the head must end in CRLF CRLF (or be
-/// a start line followed directly by CRLF).
+/// line here must end in CRLF. Each field line starts right after the end of
+/// the previous line, so checking the two bytes before each field name, and
+/// before and at the final empty line, covers every line of the head.
 pub(crate) fn collect_headers(
     buf: &[u8],
     parsed: &[httparse::Header<'_>],

@@ -191,7 +191,9 @@ pub fn write_request_head(buf: &[u8], head: &RequestHead, opts: &ForwardOpts, ou
             }
             Kind::Upgrade => continue,
             Kind::Xff if opts.forward_headers => {
-                xff_seen = true;
+                // A client may declare its X-Forwarded-For hop-by-hop; then
+                // the list starts with us.
+                xff_seen |= conn.count == 0 || !conn.lists(name);
                 continue;
             }
             Kind::Replaced if opts.forward_headers => continue,
@@ -494,6 +496,13 @@ mod tests {
              X-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 203.0.113.7\r\n\
              X-Forwarded-Proto: http\r\nX-Real-IP: 203.0.113.7\r\n\r\n"
         );
+        // Declared hop-by-hop by the client: dropped, the list starts with us.
+        let out = fwd(
+            "GET / HTTP/1.1\r\nHost: h\r\nConnection: X-Forwarded-For\r\n\
+             X-Forwarded-For: 1.1.1.1\r\n\r\n",
+            &ForwardOpts::new(IP),
+        );
+        assert!(out.contains("X-Forwarded-For: 203.0.113.7\r\n"), "{out}");
         let v6 = ForwardOpts::new(IpAddr::V6(Ipv6Addr::LOCALHOST));
         let out = fwd("GET / HTTP/1.1\r\nHost: h\r\n\r\n", &v6);
         assert!(out.contains("X-Forwarded-For: ::1\r\n"), "{out}");
