@@ -1,7 +1,20 @@
 //! Balancing: the backend table (`table`), the `Strategy` seam and the
-//! built-in strategies, sticky sessions. Never imports the data path.
+//! built-in strategies (`strategies`), sticky sessions. Never imports the
+//! data path.
+//!
+//! Per request the data path calls, in order: [`sticky_lookup`] (when the
+//! pool has sticky sessions and the request carries the cookie),
+//! [`request_hash`], then [`choose`] once per attempt with the strategy it
+//! built with [`build`] for this core and table generation.
 
+pub mod strategies;
 pub mod table;
+#[cfg(test)]
+mod testkit;
+
+use std::net::IpAddr;
+
+use crate::config::{HashKey, StrategyKind};
 
 pub use table::{AdminState, Pool, Server, ServerStats, SharedTable, Table};
 
@@ -25,3 +38,161 @@ pub trait Strategy {
     /// or `None` when there is none.
     fn select(&self, pool: &Pool, pick: &Pick<'_>) -> Option<usize>;
 }
+
+/// The built-in strategy for `pool.strategy`, with its per-core state fresh.
+/// Call once per core per table generation (hash tables are built here).
+pub fn build(pool: &Pool) -> Box<dyn Strategy> {
+    use strategies::*;
+    match pool.strategy {
+        StrategyKind::RoundRobin => Box::new(RoundRobin::new(pool)),
+        StrategyKind::WeightedRoundRobin => Box::new(WeightedRoundRobin::new(pool)),
+        StrategyKind::LeastConnections => Box::new(LeastConnections::new(pool)),
+        StrategyKind::LeastResponseTime => Box::new(LeastResponseTime::new(pool)),
+        StrategyKind::PowerOfTwo => Box::new(PowerOfTwo::new(pool)),
+        StrategyKind::Random => Box::new(Random::new(pool)),
+        StrategyKind::IpHash => Box::new(IpHash::new(pool)),
+        StrategyKind::UrlHash => Box::new(UrlHash::new(pool)),
+        StrategyKind::ConsistentHash => Box::new(ConsistentHash::new(pool)),
+    }
+}
+
+/// The splitmix64 finalizer: spreads every input bit over all 64 output
+/// bits, so `hash % M` and high-bit uses both see well-mixed values.
+#[inline]
+pub fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// FNV-1a followed by [`mix64`]: the request and server-key hash.
+#[inline]
+pub fn hash_bytes(bytes: &[u8]) -> u64 {
+    mix64(table::fnv1a(bytes))
+}
+
+/// Hash of a client address. IPv4-mapped IPv6 (`::ffff:a.b.c.d`, what a
+/// dual-stack listener reports) hashes like the plain IPv4 address.
+pub fn hash_ip(ip: IpAddr) -> u64 {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => hash_bytes(&v4.octets()),
+        IpAddr::V6(v6) => hash_bytes(&v6.octets()),
+    }
+}
+
+/// The request's hash for the pool's strategy ([`Pick::hash`]):
+/// `ip_hash` hashes the client address, `url_hash` the URI (path and query),
+/// `consistent_hash` the pool's `hash_key` (a missing header or cookie falls
+/// back to the client address). Other strategies ignore the hash: 0.
+///
+/// `uri` is the request-target as received; `header(name)` returns the first
+/// value of a header (case-insensitive name), `cookie(name)` a cookie's value.
+/// Their results borrow from the request (`'r`), not from the name asked for.
+pub fn request_hash<'r>(
+    pool: &Pool,
+    client_ip: IpAddr,
+    uri: &[u8],
+    header: &dyn Fn(&str) -> Option<&'r [u8]>,
+    cookie: &dyn Fn(&str) -> Option<&'r [u8]>,
+) -> u64 {
+    match pool.strategy {
+        StrategyKind::IpHash => hash_ip(client_ip),
+        StrategyKind::UrlHash => hash_bytes(uri),
+        StrategyKind::ConsistentHash => match &pool.hash_key {
+            HashKey::ClientIp => hash_ip(client_ip),
+            HashKey::Path => {
+                let end = uri.iter().position(|&b| b == b'?').unwrap_or(uri.len());
+                hash_bytes(&uri[..end])
+            }
+            HashKey::Uri => hash_bytes(uri),
+            HashKey::Header(name) => header(name).map_or_else(|| hash_ip(client_ip), hash_bytes),
+            HashKey::Cookie(name) => cookie(name).map_or_else(|| hash_ip(client_ip), hash_bytes),
+        },
+        _ => 0,
+    }
+}
+
+/// The server a sticky cookie value names, if it is one of this pool's
+/// (surrounding double quotes are ignored). O(servers): one short compare each.
+pub fn sticky_lookup(pool: &Pool, cookie_value: &[u8]) -> Option<usize> {
+    let v = match cookie_value {
+        [b'"', inner @ .., b'"'] => inner,
+        v => v,
+    };
+    pool.server_by_cookie(v)
+}
+
+/// The outcome of [`choose`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice {
+    /// Index into `pool.servers`.
+    pub index: usize,
+    /// The request's sticky cookie named this server and it was used; when
+    /// false and the pool is sticky, the response should set a new cookie.
+    pub sticky_hit: bool,
+}
+
+/// Picks the server for one attempt of a request. No allocation, no lock.
+///
+/// - `hash`: [`request_hash`] of the request; `attempt`: 0, then 1, 2, … on retries.
+/// - `now_ms`: [`table::now_ms`] (cooldowns are compared against it).
+/// - `tried`: bit `i` set = server `i` already failed this request; servers
+///   at index ≥ 64 are never marked (a retry may land on them again).
+/// - `sticky`: server index from a valid sticky cookie ([`sticky_lookup`]).
+///
+/// The sticky server wins when it is untried and usable for sticky traffic
+/// (which includes Drain and weight 0). Otherwise the strategy picks among
+/// untried primaries usable for new traffic, and only if there is none among
+/// untried backups. `None` when no server can take the request.
+pub fn choose(
+    strategy: &dyn Strategy,
+    pool: &Pool,
+    hash: u64,
+    attempt: u32,
+    now_ms: u64,
+    tried: u64,
+    sticky: Option<usize>,
+) -> Option<Choice> {
+    let untried = |i: usize| i >= 64 || tried & (1 << i) == 0;
+    if let Some(i) = sticky
+        && untried(i)
+        && pool.servers.get(i).is_some_and(|s| s.usable(now_ms, true))
+    {
+        return Some(Choice {
+            index: i,
+            sticky_hit: true,
+        });
+    }
+    for backup in [false, true] {
+        // The bit test first: it is free, `usable` reads an atomic.
+        let eligible = |i: usize| {
+            untried(i)
+                && pool
+                    .servers
+                    .get(i)
+                    .is_some_and(|s| s.backup == backup && s.usable(now_ms, false))
+        };
+        let pick = Pick {
+            hash,
+            attempt,
+            eligible: &eligible,
+        };
+        let index = match strategy.select(pool, &pick) {
+            Some(i) if eligible(i) => Some(i),
+            // A strategy that breaks its contract (a plugin, say) must not
+            // route to a server in maintenance: take the first eligible one.
+            Some(_) => (0..pool.servers.len()).find(|&i| eligible(i)),
+            None => None,
+        };
+        if let Some(index) = index {
+            return Some(Choice {
+                index,
+                sticky_hit: false,
+            });
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;
