@@ -31,10 +31,7 @@ fn table(kind: StrategyKind, n: usize) -> Table {
     let t = Table::build(&config, 1, None, 1);
     for (i, s) in t.pools[0].servers.iter().enumerate() {
         s.stats.live.active.store((i % 7) as u32, Ordering::Relaxed);
-        s.stats
-            .live
-            .ewma_us
-            .store(200 + (i % 13) as u64 * 50, Ordering::Relaxed);
+        s.stats.live.ewma_us.store(200 + (i % 13) as u64 * 50, Ordering::Relaxed);
     }
     t
 }
@@ -67,9 +64,7 @@ fn build_strategy(c: &mut Criterion) {
         for kind in [StrategyKind::ConsistentHash, StrategyKind::IpHash] {
             let t = table(kind, n);
             let pool = &t.pools[0];
-            group.bench_function(BenchmarkId::new(kind.name(), n), |b| {
-                b.iter(|| build(black_box(pool)))
-            });
+            group.bench_function(BenchmarkId::new(kind.name(), n), |b| b.iter(|| build(black_box(pool))));
         }
     }
     group.finish();

@@ -19,20 +19,14 @@ fn config(pools: usize, per_pool: usize) -> Config {
         .map(|p| {
             let servers = (0..per_pool)
                 .map(|i| {
-                    let addr =
-                        SocketAddr::from((Ipv4Addr::new(10, p as u8, (i >> 8) as u8, i as u8), 80));
+                    let addr = SocketAddr::from((Ipv4Addr::new(10, p as u8, (i >> 8) as u8, i as u8), 80));
                     ServerConfig::new(&format!("s{i}"), addr)
                 })
                 .collect();
             PoolConfig::new(&format!("p{p}"), servers)
         })
         .collect();
-    Config {
-        runtime: RuntimeConfig::default(),
-        admin: AdminConfig::default(),
-        listeners: vec![],
-        pools,
-    }
+    Config { runtime: RuntimeConfig::default(), admin: AdminConfig::default(), listeners: vec![], pools }
 }
 
 fn build(c: &mut Criterion) {
@@ -48,10 +42,7 @@ fn build(c: &mut Criterion) {
 }
 
 /// Runs `background` on its own thread until the benchmark is done.
-fn with_background<R>(
-    mut background: impl FnMut() + Send + 'static,
-    bench: impl FnOnce() -> R,
-) -> R {
+fn with_background<R>(mut background: impl FnMut() + Send + 'static, bench: impl FnOnce() -> R) -> R {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     let handle = thread::spawn(move || {
@@ -72,9 +63,7 @@ fn load_and_store(c: &mut Criterion) {
     let shared = Arc::new(ArcSwap::new(Arc::clone(&a)));
     let mut group = c.benchmark_group("arc_swap");
 
-    group.bench_function("load_no_swaps", |bench| {
-        bench.iter(|| black_box(shared.load().generation))
-    });
+    group.bench_function("load_no_swaps", |bench| bench.iter(|| black_box(shared.load().generation)));
 
     // A writer swapping as fast as it can: far harsher than real reloads and
     // health flaps, so this bounds what a request pays.
@@ -85,9 +74,7 @@ fn load_and_store(c: &mut Criterion) {
         writer.store(Arc::clone(if flip { &wb } else { &wa }));
     };
     with_background(writer, || {
-        group.bench_function("load_during_swaps", |bench| {
-            bench.iter(|| black_box(shared.load().generation))
-        })
+        group.bench_function("load_during_swaps", |bench| bench.iter(|| black_box(shared.load().generation)))
     });
 
     let reader = Arc::clone(&shared);

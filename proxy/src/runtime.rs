@@ -133,7 +133,9 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         match ready_rx.recv() {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
-                running.stops.drain(..).for_each(|s| drop(s.send(())));
+                running.stops.drain(..).for_each(|s| {
+                    let _ = s.send(());
+                });
                 running.join();
                 return Err(e);
             }
@@ -219,7 +221,6 @@ fn bind_reuseport(addr: SocketAddr, backlog: u32) -> io::Result<StdListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
-    socket.set_nodelay(true)?;
     socket.bind(&addr.into())?;
     socket.listen(backlog.min(i32::MAX as u32) as i32)?;
     Ok(socket.into())
@@ -259,7 +260,9 @@ fn raise_nofile_limit(config: &Config) {
                 tracing::info!(from = old, to = target, "raised open-file limit");
             }
         }
-        if want > lim.rlim_max {
+        // Client connections alone past the hard limit: say so; upstream
+        // connections beyond it merely fail over to other servers.
+        if (per_core * config.runtime.workers.max(1)) as u64 > lim.rlim_max {
             tracing::warn!(
                 wanted = want,
                 hard_limit = lim.rlim_max,

@@ -57,10 +57,7 @@ fn unknown_strategy_flag_is_refused() {
 fn address_in_use_is_a_clear_start_up_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = fastlb()
-        .args(["--listen", &addr, "--backends", "127.0.0.1:1", "--workers", "1"])
-        .output()
-        .unwrap();
+    let out = fastlb().args(["--listen", &addr, "--backends", "127.0.0.1:1", "--workers", "1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("already in use"), "{err}");

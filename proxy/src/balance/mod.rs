@@ -158,25 +158,13 @@ pub fn choose(
         && untried(i)
         && pool.servers.get(i).is_some_and(|s| s.usable(now_ms, true))
     {
-        return Some(Choice {
-            index: i,
-            sticky_hit: true,
-        });
+        return Some(Choice { index: i, sticky_hit: true });
     }
     for backup in [false, true] {
         // The bit test first: it is free, `usable` reads an atomic.
-        let eligible = |i: usize| {
-            untried(i)
-                && pool
-                    .servers
-                    .get(i)
-                    .is_some_and(|s| s.backup == backup && s.usable(now_ms, false))
-        };
-        let pick = Pick {
-            hash,
-            attempt,
-            eligible: &eligible,
-        };
+        let eligible =
+            |i: usize| untried(i) && pool.servers.get(i).is_some_and(|s| s.backup == backup && s.usable(now_ms, false));
+        let pick = Pick { hash, attempt, eligible: &eligible };
         let index = match strategy.select(pool, &pick) {
             Some(i) if eligible(i) => Some(i),
             // A strategy that breaks its contract (a plugin, say) must not
@@ -185,10 +173,7 @@ pub fn choose(
             None => None,
         };
         if let Some(index) = index {
-            return Some(Choice {
-                index,
-                sticky_hit: false,
-            });
+            return Some(Choice { index, sticky_hit: false });
         }
     }
     None

@@ -27,11 +27,7 @@ pub fn fixture_tiers(kind: StrategyKind, weights: &[u16], backups: &[u16]) -> Ta
 /// One pool `p` of servers given as `(name, weight, backup)`: names matter
 /// to the hash strategies, which place servers by their `pool/name` key.
 pub fn fixture_servers(kind: StrategyKind, specs: &[(String, u16, bool)]) -> Table {
-    let servers = specs
-        .iter()
-        .enumerate()
-        .map(|(n, (name, w, b))| server(name, n, *w, *b))
-        .collect();
+    let servers = specs.iter().enumerate().map(|(n, (name, w, b))| server(name, n, *w, *b)).collect();
     let mut pool = PoolConfig::new("p", servers);
     pool.strategy = kind;
     let config = Config {
@@ -57,11 +53,7 @@ fn all(_: usize) -> bool {
 
 /// A pick where every server is eligible.
 pub fn eligible_all(hash: u64) -> Pick<'static> {
-    Pick {
-        hash,
-        attempt: 0,
-        eligible: &all,
-    }
+    Pick { hash, attempt: 0, eligible: &all }
 }
 
 /// Histogram of picked indices.
@@ -75,20 +67,12 @@ pub fn counts(picks: &[usize], n: usize) -> Vec<u32> {
 
 /// Sets the in-flight count of server `i` of pool 0.
 pub fn set_active(t: &Table, i: usize, n: u32) {
-    t.pools[0].servers[i]
-        .stats
-        .live
-        .active
-        .store(n, Ordering::Relaxed);
+    t.pools[0].servers[i].stats.live.active.store(n, Ordering::Relaxed);
 }
 
 /// Sets the latency EWMA of server `i` of pool 0 (0 = unsampled).
 pub fn set_ewma(t: &Table, i: usize, us: u64) {
-    t.pools[0].servers[i]
-        .stats
-        .live
-        .ewma_us
-        .store(us, Ordering::Relaxed);
+    t.pools[0].servers[i].stats.live.ewma_us.store(us, Ordering::Relaxed);
 }
 
 /// A spread of request hashes for key `k`, as `request_hash` would give.

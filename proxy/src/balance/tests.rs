@@ -19,24 +19,14 @@ fn no_header(_: &str) -> Option<&'static [u8]> {
 }
 
 fn cool_down(t: &Table, i: usize, until_ms: u64) {
-    t.pools[0].servers[i]
-        .stats
-        .live
-        .cooldown_until_ms
-        .store(until_ms, Ordering::Relaxed);
+    t.pools[0].servers[i].stats.live.cooldown_until_ms.store(until_ms, Ordering::Relaxed);
 }
 
 /// `n` picks through `choose` with fresh hashes, no retries, no sticky.
 fn picks(t: &Table, n: u64, tried: u64) -> Vec<usize> {
     let pool = &t.pools[0];
     let s = build(pool);
-    (0..n)
-        .map(|k| {
-            choose(&*s, pool, key_hash(k), 0, NOW, tried, None)
-                .expect("a server")
-                .index
-        })
-        .collect()
+    (0..n).map(|k| choose(&*s, pool, key_hash(k), 0, NOW, tried, None).expect("a server").index).collect()
 }
 
 #[test]
@@ -70,11 +60,7 @@ fn every_strategy_uses_backups_only_when_no_primary_is_usable() {
         t.pools[0].servers[2].state = AdminState::Maint;
         t.pools[0].servers[3].state = AdminState::Drain;
         let pool = &t.pools[0];
-        assert_eq!(
-            choose(&*build(pool), pool, 1, 0, NOW, 0, None),
-            None,
-            "{kind:?}"
-        );
+        assert_eq!(choose(&*build(pool), pool, 1, 0, NOW, 0, None), None, "{kind:?}");
     }
 }
 
@@ -107,14 +93,7 @@ fn sticky_server_wins_when_usable_even_on_drain_and_weight_zero() {
     let s = build(pool);
     for i in 0..4 {
         let c = choose(&*s, pool, 0, 0, NOW, 0, Some(i));
-        assert_eq!(
-            c,
-            Some(Choice {
-                index: i,
-                sticky_hit: true
-            }),
-            "server {i}"
-        );
+        assert_eq!(c, Some(Choice { index: i, sticky_hit: true }), "server {i}");
     }
 }
 
@@ -125,10 +104,7 @@ fn sticky_server_in_maint_cooldown_tried_or_unknown_is_replaced() {
     cool_down(&t, 1, NOW + 1);
     let pool = &t.pools[0];
     let s = build(pool);
-    let fresh = Some(Choice {
-        index: 2,
-        sticky_hit: false,
-    });
+    let fresh = Some(Choice { index: 2, sticky_hit: false });
     assert_eq!(choose(&*s, pool, 0, 0, NOW, 0, Some(0)), fresh);
     assert_eq!(choose(&*s, pool, 0, 0, NOW, 0, Some(1)), fresh);
     assert_eq!(choose(&*s, pool, 0, 0, NOW, 0, Some(99)), fresh);
@@ -182,21 +158,14 @@ fn request_hash_uses_the_key_of_each_strategy() {
     assert_ne!(hash(&t, ip, b"/a"), hash(&t, other_ip, b"/a"));
     let mapped = IpAddr::V6(Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped());
     assert_eq!(hash(&t, ip, b"/"), hash(&t, mapped, b"/"));
-    assert_ne!(
-        hash(&t, IpAddr::V6(Ipv6Addr::LOCALHOST), b"/"),
-        hash(&t, ip, b"/")
-    );
+    assert_ne!(hash(&t, IpAddr::V6(Ipv6Addr::LOCALHOST), b"/"), hash(&t, ip, b"/"));
 
     let t = fixture(StrategyKind::UrlHash, &[1]);
     assert_eq!(hash(&t, ip, b"/a?x=1"), hash(&t, other_ip, b"/a?x=1"));
     assert_ne!(hash(&t, ip, b"/a?x=1"), hash(&t, ip, b"/a?x=2"));
 
     let mut t = fixture(StrategyKind::ConsistentHash, &[1]);
-    assert_eq!(
-        hash(&t, ip, b"/a"),
-        hash(&t, ip, b"/b"),
-        "default key is the client ip"
-    );
+    assert_eq!(hash(&t, ip, b"/a"), hash(&t, ip, b"/b"), "default key is the client ip");
     t.pools[0].hash_key = HashKey::Path;
     assert_eq!(hash(&t, ip, b"/a?x=1"), hash(&t, other_ip, b"/a?x=2"));
     assert_ne!(hash(&t, ip, b"/a"), hash(&t, ip, b"/b"));
@@ -231,21 +200,9 @@ fn a_strategy_returning_an_ineligible_server_is_overruled() {
     t.pools[0].servers[0].state = AdminState::Maint;
     let pool = &t.pools[0];
     let c = choose(&AlwaysZero, pool, 0, 0, NOW, 0, None);
-    assert_eq!(
-        c,
-        Some(Choice {
-            index: 1,
-            sticky_hit: false
-        })
-    );
+    assert_eq!(c, Some(Choice { index: 1, sticky_hit: false }));
     let c = choose(&AlwaysZero, pool, 0, 0, NOW, 0b10, None);
-    assert_eq!(
-        c,
-        Some(Choice {
-            index: 2,
-            sticky_hit: false
-        })
-    );
+    assert_eq!(c, Some(Choice { index: 2, sticky_hit: false }));
 }
 
 /// One server of a random pool: weight, backup, admin state, cooling down.
@@ -255,12 +212,7 @@ fn arb_server() -> impl proptest::strategy::Strategy<Value = (u16, bool, AdminSt
         1 => Just(AdminState::Drain),
         1 => Just(AdminState::Maint),
     ];
-    (
-        0u16..=4,
-        proptest::bool::weighted(0.25),
-        state,
-        proptest::bool::weighted(0.15),
-    )
+    (0u16..=4, proptest::bool::weighted(0.25), state, proptest::bool::weighted(0.15))
 }
 
 proptest! {

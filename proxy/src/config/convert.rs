@@ -39,26 +39,13 @@ impl TryFrom<raw::Config> for Config {
         let admin = cx.admin(raw.admin.unwrap_or_default());
 
         if raw.pools.is_empty() {
-            cx.issue(
-                None,
-                "pool",
-                "no [[pool]] defined; at least one is required",
-            );
+            cx.issue(None, "pool", "no [[pool]] defined; at least one is required");
         }
-        let (pools, spans): (Vec<_>, Vec<_>) = raw
-            .pools
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| cx.pool(i, p))
-            .unzip();
+        let (pools, spans): (Vec<_>, Vec<_>) = raw.pools.into_iter().enumerate().map(|(i, p)| cx.pool(i, p)).unzip();
         cx.unique(pools.iter().map(|p| &p.name), "pool", &spans);
 
         if raw.listeners.is_empty() {
-            cx.issue(
-                None,
-                "listener",
-                "no [[listener]] defined; at least one is required",
-            );
+            cx.issue(None, "listener", "no [[listener]] defined; at least one is required");
         }
         let (mut listeners, mut name_spans, mut bind_spans) = (Vec::new(), Vec::new(), Vec::new());
         for (i, l) in raw.listeners.into_iter().enumerate() {
@@ -70,16 +57,7 @@ impl TryFrom<raw::Config> for Config {
         cx.unique(listeners.iter().map(|l| &l.name), "listener", &name_spans);
         cx.unique_binds(&listeners, &bind_spans);
 
-        if cx.issues.is_empty() {
-            Ok(Config {
-                runtime,
-                admin,
-                listeners,
-                pools,
-            })
-        } else {
-            Err(cx.issues)
-        }
+        if cx.issues.is_empty() { Ok(Config { runtime, admin, listeners, pools }) } else { Err(cx.issues) }
     }
 }
 
@@ -90,17 +68,8 @@ struct Cx {
 }
 
 impl Cx {
-    fn issue(
-        &mut self,
-        span: Option<Range<usize>>,
-        key: impl Into<String>,
-        message: impl Into<String>,
-    ) {
-        self.issues.push(Issue {
-            span,
-            key: key.into(),
-            message: message.into(),
-        });
+    fn issue(&mut self, span: Option<Range<usize>>, key: impl Into<String>, message: impl Into<String>) {
+        self.issues.push(Issue { span, key: key.into(), message: message.into() });
     }
 
     fn runtime(&mut self, r: raw::Runtime) -> RuntimeConfig {
@@ -108,11 +77,7 @@ impl Cx {
         let mut log_level = d.log_level;
         if let Some(s) = r.log_level {
             if s.get_ref().trim().is_empty() {
-                self.issue(
-                    Some(s.span()),
-                    "runtime.log_level",
-                    "log_level is empty; write e.g. \"info\"",
-                );
+                self.issue(Some(s.span()), "runtime.log_level", "log_level is empty; write e.g. \"info\"");
             } else {
                 log_level = s.into_inner();
             }
@@ -122,11 +87,7 @@ impl Cx {
             pin_workers: r.pin_workers.unwrap_or(d.pin_workers),
             log_level,
             access_log: r.access_log.unwrap_or(d.access_log),
-            drain_timeout: self.duration(
-                r.drain_timeout,
-                "runtime.drain_timeout".into(),
-                d.drain_timeout,
-            ),
+            drain_timeout: self.duration(r.drain_timeout, "runtime.drain_timeout".into(), d.drain_timeout),
         }
     }
 
@@ -135,9 +96,7 @@ impl Cx {
         if let Some(s) = a.socket {
             let len = s.get_ref().len();
             if len == 0 || len > MAX_SOCKET_PATH {
-                let msg = format!(
-                    "socket path must be 1–{MAX_SOCKET_PATH} bytes long (Unix sockets), not {len}"
-                );
+                let msg = format!("socket path must be 1–{MAX_SOCKET_PATH} bytes long (Unix sockets), not {len}");
                 self.issue(Some(s.span()), "admin.socket", msg);
             }
             out.socket = PathBuf::from(s.into_inner());
@@ -162,10 +121,7 @@ impl Cx {
     ) -> (String, Range<usize>) {
         let Some(n) = n else { return (default, header) };
         if !is_name(n.get_ref()) {
-            let msg = format!(
-                "name \"{}\" must be 1–64 letters, digits, '-', '_' or '.'",
-                n.get_ref()
-            );
+            let msg = format!("name \"{}\" must be 1–64 letters, digits, '-', '_' or '.'", n.get_ref());
             self.issue(Some(n.span()), format!("{at}.name"), msg);
         }
         let span = n.span();
@@ -173,18 +129,12 @@ impl Cx {
     }
 
     /// Reports every repeat of a name; `spans[i]` locates item `i` of `what`.
-    fn unique<'a>(
-        &mut self,
-        names: impl Iterator<Item = &'a String>,
-        what: &str,
-        spans: &[Range<usize>],
-    ) {
+    fn unique<'a>(&mut self, names: impl Iterator<Item = &'a String>, what: &str, spans: &[Range<usize>]) {
         let noun = what.rsplit('.').next().unwrap_or(what);
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (i, name) in names.enumerate() {
             if let Some(&first) = seen.get(name.as_str()) {
-                let msg =
-                    format!("duplicate {noun} name \"{name}\"; {what}[{first}] already uses it");
+                let msg = format!("duplicate {noun} name \"{name}\"; {what}[{first}] already uses it");
                 self.issue(spans.get(i).cloned(), format!("{what}[{i}].name"), msg);
             } else {
                 seen.insert(name, i);
@@ -206,12 +156,7 @@ impl Cx {
         match T::try_from(n) {
             Ok(t) if range.contains(&n) => t,
             _ => {
-                let msg = format!(
-                    "{} {n} is outside {}–{}",
-                    last(&key),
-                    range.start(),
-                    range.end()
-                );
+                let msg = format!("{} {n} is outside {}–{}", last(&key), range.start(), range.end());
                 self.issue(Some(v.span()), key, msg);
                 default
             }
@@ -219,12 +164,7 @@ impl Cx {
     }
 
     /// A duration where 0 is meaningful (drain nothing, no keep-alive, …).
-    fn duration(
-        &mut self,
-        v: Option<Spanned<IntOrStr>>,
-        key: String,
-        default: Duration,
-    ) -> Duration {
+    fn duration(&mut self, v: Option<Spanned<IntOrStr>>, key: String, default: Duration) -> Duration {
         let Some(v) = v else { return default };
         parse_duration(v.get_ref()).unwrap_or_else(|e| {
             self.issue(Some(v.span()), key, e);
@@ -233,12 +173,7 @@ impl Cx {
     }
 
     /// A duration that must be > 0 (a zero timeout would fail every request).
-    fn positive_duration(
-        &mut self,
-        v: Option<Spanned<IntOrStr>>,
-        key: String,
-        default: Duration,
-    ) -> Duration {
+    fn positive_duration(&mut self, v: Option<Spanned<IntOrStr>>, key: String, default: Duration) -> Duration {
         let span = v.as_ref().map(Spanned::span);
         let d = self.duration(v, key.clone(), default);
         if d.is_zero() {
@@ -249,21 +184,13 @@ impl Cx {
     }
 
     /// A byte size in `min..=MAX_HEAD_BYTES`.
-    fn size(
-        &mut self,
-        v: Option<Spanned<IntOrStr>>,
-        key: String,
-        min: i64,
-        default: usize,
-    ) -> usize {
+    fn size(&mut self, v: Option<Spanned<IntOrStr>>, key: String, min: i64, default: usize) -> usize {
         let Some(v) = v else { return default };
         let parsed = parse_size(v.get_ref()).and_then(|n| {
             usize::try_from(n)
                 .ok()
                 .filter(|_| (min..=MAX_HEAD_BYTES).contains(&n))
-                .ok_or_else(|| {
-                    format!("{} {n} is outside {min}–{MAX_HEAD_BYTES} bytes", last(&key))
-                })
+                .ok_or_else(|| format!("{} {n} is outside {min}–{MAX_HEAD_BYTES} bytes", last(&key)))
         });
         parsed.unwrap_or_else(|e| {
             self.issue(Some(v.span()), key, e);

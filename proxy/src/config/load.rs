@@ -51,11 +51,7 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 fn lines(errors: &[ConfigError]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
 }
 
 /// Parses and validates config text. `origin` names it in errors (the file
@@ -64,16 +60,12 @@ pub fn parse(src: &str, origin: &str) -> Result<Config, ConfigErrors> {
     let raw: raw::Config = match toml::from_str(src) {
         Ok(raw) => raw,
         Err(e) => {
-            return Err(ConfigErrors {
-                errors: toml_errors(src, origin, &e),
-            });
+            return Err(ConfigErrors { errors: toml_errors(src, origin, &e) });
         }
     };
     Config::try_from(raw).map_err(|issues| {
-        let mut errors: Vec<ConfigError> = issues
-            .into_iter()
-            .map(|i| located(src, origin, i.span, i.key, i.message))
-            .collect();
+        let mut errors: Vec<ConfigError> =
+            issues.into_iter().map(|i| located(src, origin, i.span, i.key, i.message)).collect();
         errors.sort_by_key(|e| (e.line, e.column));
         ConfigErrors { errors }
     })
@@ -85,13 +77,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     match std::fs::read_to_string(path) {
         Ok(src) => parse(&src, &origin),
         Err(e) => Err(ConfigErrors {
-            errors: vec![located(
-                "",
-                &origin,
-                None,
-                String::new(),
-                format!("cannot read config: {e}"),
-            )],
+            errors: vec![located("", &origin, None, String::new(), format!("cannot read config: {e}"))],
         }),
     }
 }
@@ -102,18 +88,11 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 /// mostly yields follow-on noise.
 fn toml_errors(src: &str, origin: &str, first: &toml::de::Error) -> Vec<ConfigError> {
     let (doc, syntax) = DeTable::parse_recoverable(src);
-    let errors: Vec<&toml::de::Error> = if syntax.is_empty() {
-        vec![first]
-    } else {
-        syntax.iter().collect()
-    };
+    let errors: Vec<&toml::de::Error> = if syntax.is_empty() { vec![first] } else { syntax.iter().collect() };
     let mut out: Vec<ConfigError> = errors
         .into_iter()
         .map(|e| {
-            let key = e
-                .span()
-                .map(|s| key_at(doc.get_ref(), s.start))
-                .unwrap_or_default();
+            let key = e.span().map(|s| key_at(doc.get_ref(), s.start)).unwrap_or_default();
             let mut message = friendlier(e.message());
             // The parser says "duplicate key" without saying which.
             if let (Some(span), "duplicate key") = (e.span(), message.as_str())
@@ -136,21 +115,9 @@ fn friendlier(msg: &str) -> String {
         .replace("expected a sequence", "expected an array")
 }
 
-fn located(
-    src: &str,
-    origin: &str,
-    span: Option<Range<usize>>,
-    key: String,
-    message: String,
-) -> ConfigError {
+fn located(src: &str, origin: &str, span: Option<Range<usize>>, key: String, message: String) -> ConfigError {
     let (line, column) = span.map_or((0, 0), |s| line_col(src, s.start));
-    ConfigError {
-        origin: origin.to_owned(),
-        line,
-        column,
-        key,
-        message,
-    }
+    ConfigError { origin: origin.to_owned(), line, column, key, message }
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -161,10 +128,7 @@ pub(crate) fn line_col(src: &str, offset: usize) -> (usize, usize) {
     }
     let before = &src[..offset];
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (
-        before.matches('\n').count() + 1,
-        before[line_start..].chars().count() + 1,
-    )
+    (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
 }
 
 /// The dotted path (`pool[0].sticky.cookie`) of the deepest key whose name

@@ -189,9 +189,7 @@ impl<'de> Deserialize<'de> for IntOrStr {
                 Ok(IntOrStr::Int(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<IntOrStr, E> {
-                i64::try_from(v)
-                    .map(IntOrStr::Int)
-                    .map_err(|_| E::custom(format!("integer {v} is too large")))
+                i64::try_from(v).map(IntOrStr::Int).map_err(|_| E::custom(format!("integer {v} is too large")))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<IntOrStr, E> {
                 Ok(IntOrStr::Str(v.to_owned()))
@@ -215,8 +213,7 @@ impl<'de> Deserialize<'de> for Sticky {
             // Going through `MapAccessDeserializer` keeps the derived
             // `deny_unknown_fields` message and the toml spans of the table.
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Sticky, A::Error> {
-                StickyTable::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(Sticky::Table)
+                StickyTable::deserialize(de::value::MapAccessDeserializer::new(map)).map(Sticky::Table)
             }
         }
         d.deserialize_any(V)

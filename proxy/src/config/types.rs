@@ -247,21 +247,13 @@ impl Default for RuntimeConfig {
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        AdminConfig {
-            socket: PathBuf::from(DEFAULT_ADMIN_SOCKET),
-            mode: 0o600,
-        }
+        AdminConfig { socket: PathBuf::from(DEFAULT_ADMIN_SOCKET), mode: 0o600 }
     }
 }
 
 impl Default for ListenerLimits {
     fn default() -> Self {
-        ListenerLimits {
-            max_head_size: 64 * 1024,
-            max_headers: 100,
-            max_uri_length: 8 * 1024,
-            max_connections: 10_000,
-        }
+        ListenerLimits { max_head_size: 64 * 1024, max_headers: 100, max_uri_length: 8 * 1024, max_connections: 10_000 }
     }
 }
 
@@ -277,37 +269,25 @@ impl Default for ListenerTimeouts {
 
 impl Default for StickyConfig {
     fn default() -> Self {
-        StickyConfig {
-            cookie: DEFAULT_STICKY_COOKIE.into(),
-            max_age: None,
-        }
+        StickyConfig { cookie: DEFAULT_STICKY_COOKIE.into(), max_age: None }
     }
 }
 
 impl Default for PoolTimeouts {
     fn default() -> Self {
-        PoolTimeouts {
-            connect: Duration::from_secs(3),
-            response: Duration::from_secs(30),
-        }
+        PoolTimeouts { connect: Duration::from_secs(3), response: Duration::from_secs(30) }
     }
 }
 
 impl Default for KeepaliveConfig {
     fn default() -> Self {
-        KeepaliveConfig {
-            max_idle: 128,
-            idle_timeout: Duration::from_secs(60),
-        }
+        KeepaliveConfig { max_idle: 128, idle_timeout: Duration::from_secs(60) }
     }
 }
 
 impl Default for PassiveConfig {
     fn default() -> Self {
-        PassiveConfig {
-            max_fails: 3,
-            cooldown: Duration::from_secs(10),
-        }
+        PassiveConfig { max_fails: 3, cooldown: Duration::from_secs(10) }
     }
 }
 
@@ -347,13 +327,6 @@ impl PoolConfig {
 impl ServerConfig {
     /// A server with weight 1 and no zone, tags or backup flag.
     pub fn new(name: &str, addr: SocketAddr) -> Self {
-        ServerConfig {
-            name: name.into(),
-            addr,
-            weight: 1,
-            zone: None,
-            backup: false,
-            tags: Vec::new(),
-        }
+        ServerConfig { name: name.into(), addr, weight: 1, zone: None, backup: false, tags: Vec::new() }
     }
 }

@@ -35,24 +35,16 @@ pub(crate) fn parse_duration(v: &IntOrStr) -> Result<Duration, String> {
         "m" => 60,
         "h" => 3600,
         "" => {
-            return Err(bad(
-                &"missing unit; use ms, s, m or h (or an integer for seconds)",
-            ));
+            return Err(bad(&"missing unit; use ms, s, m or h (or an integer for seconds)"));
         }
         u if u.starts_with('.') => {
-            return Err(bad(
-                &"use whole numbers, e.g. \"1500ms\" instead of \"1.5s\"",
-            ));
+            return Err(bad(&"use whole numbers, e.g. \"1500ms\" instead of \"1.5s\""));
         }
         u => {
-            return Err(bad(&format_args!(
-                "unknown unit \"{u}\"; use ms, s, m or h"
-            )));
+            return Err(bad(&format_args!("unknown unit \"{u}\"; use ms, s, m or h")));
         }
     };
-    n.checked_mul(secs_per)
-        .map(Duration::from_secs)
-        .ok_or_else(|| bad(&"too large"))
+    n.checked_mul(secs_per).map(Duration::from_secs).ok_or_else(|| bad(&"too large"))
 }
 
 /// Bytes: an integer, or a whole number with `B`, `KiB` or `MiB`.
@@ -65,9 +57,7 @@ pub(crate) fn parse_size(v: &IntOrStr) -> Result<i64, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     if num.is_empty() {
-        return Err(bad(
-            "expected a whole number of bytes, optionally with B, KiB or MiB",
-        ));
+        return Err(bad("expected a whole number of bytes, optionally with B, KiB or MiB"));
     }
     let n: i64 = num.parse().map_err(|_| bad("number too large"))?;
     let mul = match unit.trim_start() {
@@ -92,9 +82,7 @@ pub(crate) fn parse_mode(v: &IntOrStr) -> Result<u32, String> {
         }
     };
     if !(0..=0o777).contains(&n) {
-        return Err(format!(
-            "mode {n} (octal {n:o}) is outside 0–0o777; write \"0600\" or 0o600"
-        ));
+        return Err(format!("mode {n} (octal {n:o}) is outside 0–0o777; write \"0600\" or 0o600"));
     }
     Ok(n as u32)
 }
@@ -113,12 +101,9 @@ pub(crate) fn parse_addr(s: &str, allow_port_zero: bool) -> Result<SocketAddr, S
             let Ok(port) = port.parse::<u16>() else {
                 return Err(format!("\"{s}\": port \"{port}\" is not a number 0–65535"));
             };
-            let mut found = (host, port)
-                .to_socket_addrs()
-                .map_err(|e| format!("host \"{host}\" does not resolve: {e}"))?;
-            found
-                .next()
-                .ok_or_else(|| format!("host \"{host}\" resolves to no address"))?
+            let mut found =
+                (host, port).to_socket_addrs().map_err(|e| format!("host \"{host}\" does not resolve: {e}"))?;
+            found.next().ok_or_else(|| format!("host \"{host}\" resolves to no address"))?
         }
     };
     if addr.port() == 0 && !allow_port_zero {
@@ -133,9 +118,7 @@ pub(crate) fn parse_hash_key(s: &str) -> Result<HashKey, String> {
         if is_token(name) {
             Ok(ctor(name.to_owned()))
         } else {
-            Err(format!(
-                "hash_key \"{s}\": \"{name}\" is not a valid {what} name"
-            ))
+            Err(format!("hash_key \"{s}\": \"{name}\" is not a valid {what} name"))
         }
     };
     match s {
@@ -148,9 +131,7 @@ pub(crate) fn parse_hash_key(s: &str) -> Result<HashKey, String> {
             } else if let Some(c) = s.strip_prefix("cookie:") {
                 named(c, "cookie", HashKey::Cookie)
             } else {
-                Err(format!(
-                    "unknown hash_key \"{s}\"; use client_ip, path, uri, header:NAME or cookie:NAME"
-                ))
+                Err(format!("unknown hash_key \"{s}\"; use client_ip, path, uri, header:NAME or cookie:NAME"))
             }
         }
     }
@@ -158,14 +139,10 @@ pub(crate) fn parse_hash_key(s: &str) -> Result<HashKey, String> {
 
 /// RFC 9110 `token` (also RFC 6265's `cookie-name`).
 pub(crate) fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Names appear in admin commands (`pool/server`) and logs: keep them plain.
 pub(crate) fn is_name(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }

@@ -87,13 +87,7 @@ fn is_text(b: u8) -> bool {
 
 impl ChunkedDecoder {
     pub fn new() -> Self {
-        ChunkedDecoder {
-            state: State::Size,
-            remaining: 0,
-            digits: 0,
-            line_len: 0,
-            trailer_len: 0,
-        }
+        ChunkedDecoder { state: State::Size, remaining: 0, digits: 0, line_len: 0, trailer_len: 0 }
     }
 
     /// Whether the whole body, trailers included, has been decoded.
@@ -108,11 +102,7 @@ impl ChunkedDecoder {
     ///
     /// On error the body is unusable and the connection must be closed;
     /// pieces handed out before the error are not retracted.
-    pub fn decode(
-        &mut self,
-        input: &[u8],
-        sink: &mut impl FnMut(Chunk<'_>),
-    ) -> Result<usize, HttpError> {
+    pub fn decode(&mut self, input: &[u8], sink: &mut impl FnMut(Chunk<'_>)) -> Result<usize, HttpError> {
         let mut i = 0;
         // Start of the trailer bytes not yet handed out, within `input`.
         let mut trailer_from: Option<usize> = None;
@@ -143,11 +133,7 @@ impl ChunkedDecoder {
                     }
                     self.line_len = 0;
                     self.digits = 0;
-                    self.state = if self.remaining == 0 {
-                        State::TrailerStart
-                    } else {
-                        State::Data
-                    };
+                    self.state = if self.remaining == 0 { State::TrailerStart } else { State::Data };
                 }
                 State::DataCr => {
                     if b != b'\r' {
@@ -167,10 +153,7 @@ impl ChunkedDecoder {
                     }
                     self.state = State::FinalLf;
                 }
-                State::TrailerStart
-                | State::TrailerName
-                | State::TrailerValue
-                | State::TrailerLf => {
+                State::TrailerStart | State::TrailerName | State::TrailerValue | State::TrailerLf => {
                     self.trailer_len += 1;
                     if self.trailer_len > MAX_TRAILERS {
                         return Err(bad("trailer section too large"));

@@ -70,21 +70,13 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_head_size: 64 * 1024,
-            max_headers: 100,
-            max_uri_length: 8 * 1024,
-        }
+        Limits { max_head_size: 64 * 1024, max_headers: 100, max_uri_length: 8 * 1024 }
     }
 }
 
 impl From<&ListenerLimits> for Limits {
     fn from(l: &ListenerLimits) -> Self {
-        Limits {
-            max_head_size: l.max_head_size,
-            max_headers: l.max_headers,
-            max_uri_length: l.max_uri_length,
-        }
+        Limits { max_head_size: l.max_head_size, max_headers: l.max_headers, max_uri_length: l.max_uri_length }
     }
 }
 
@@ -170,20 +162,13 @@ mod tests {
 
     #[test]
     fn error_responses_are_well_formed() {
-        for status in [
-            400, 403, 404, 405, 408, 411, 413, 414, 417, 429, 431, 500, 501, 502, 503, 504, 505,
-        ] {
+        for status in [400, 403, 404, 405, 408, 411, 413, 414, 417, 429, 431, 500, 501, 502, 503, 504, 505] {
             let resp = error_response(status);
             let text = std::str::from_utf8(resp).unwrap();
             let (head, body) = text.split_once("\r\n\r\n").unwrap();
             assert!(head.starts_with(&format!("HTTP/1.1 {status} {}", reason_phrase(status))));
             assert_eq!(body, format!("{}\n", reason_phrase(status)));
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length: "))
-                .unwrap()
-                .parse()
-                .unwrap();
+            let len: usize = head.lines().find_map(|l| l.strip_prefix("content-length: ")).unwrap().parse().unwrap();
             assert_eq!(len, body.len(), "status {status}");
             assert!(head.ends_with("connection: close"));
         }
@@ -205,14 +190,7 @@ mod tests {
         assert_eq!(HttpError::MethodNotAllowed.status(), 405);
         assert_eq!(HttpError::NotImplemented("x").status(), 501);
         assert_eq!(HttpError::VersionNotSupported.status(), 505);
-        assert_eq!(
-            HttpError::HeadTooLarge.reason(),
-            "Request Header Fields Too Large"
-        );
-        assert!(
-            HttpError::UriTooLong
-                .response()
-                .starts_with(b"HTTP/1.1 414 URI Too Long\r\n")
-        );
+        assert_eq!(HttpError::HeadTooLarge.reason(), "Request Header Fields Too Large");
+        assert!(HttpError::UriTooLong.response().starts_with(b"HTTP/1.1 414 URI Too Long\r\n"));
     }
 }

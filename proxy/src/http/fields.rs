@@ -20,10 +20,7 @@ pub struct Span {
 impl Span {
     pub(crate) fn new(start: usize, end: usize) -> Span {
         debug_assert!(start <= end && end <= u32::MAX as usize);
-        Span {
-            start: start as u32,
-            end: end as u32,
-        }
+        Span { start: start as u32, end: end as u32 }
     }
 
     /// The span of `part`, which must be a sub-slice of `buf`.
@@ -68,10 +65,7 @@ pub fn header_values<'a, 'h>(
     headers: &'h [Header],
     name: &'h str,
 ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'h> {
-    headers
-        .iter()
-        .filter(move |h| h.name.get(buf).eq_ignore_ascii_case(name.as_bytes()))
-        .map(move |h| h.value.get(buf))
+    headers.iter().filter(move |h| h.name.get(buf).eq_ignore_ascii_case(name.as_bytes())).map(move |h| h.value.get(buf))
 }
 
 /// The value of cookie `name` from the `Cookie` field(s) (`a=1; b=2`), first
@@ -90,10 +84,7 @@ pub fn cookie<'a>(buf: &'a [u8], headers: &[Header], name: &str) -> Option<&'a [
 /// The elements of a comma-separated field value (RFC 9110 §5.6.1), OWS
 /// trimmed; empty elements are skipped as the RFC requires recipients to do.
 pub fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(trim_ows)
-        .filter(|s| !s.is_empty())
+    value.split(|&b| b == b',').map(trim_ows).filter(|s| !s.is_empty())
 }
 
 pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
@@ -199,11 +190,7 @@ pub(crate) fn is_authority(s: &[u8]) -> bool {
             return false;
         };
         let addr = &rest[..close];
-        if addr.is_empty()
-            || !addr
-                .iter()
-                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        {
+        if addr.is_empty() || !addr.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
             return false;
         }
         match &rest[close + 1..] {
@@ -282,8 +269,7 @@ pub(crate) fn scan_fields(buf: &[u8], headers: &[Header]) -> Result<FieldInfo, H
                 // unrecoverable.
                 let mut any = false;
                 for item in value.split(|&b| b == b',').map(trim_ows) {
-                    let n = parse_decimal(item)
-                        .ok_or(HttpError::BadRequest("invalid Content-Length"))?;
+                    let n = parse_decimal(item).ok_or(HttpError::BadRequest("invalid Content-Length"))?;
                     if info.content_length.is_some_and(|prev| prev != n) {
                         return Err(HttpError::BadRequest("conflicting Content-Length"));
                     }
@@ -313,8 +299,7 @@ pub(crate) fn scan_fields(buf: &[u8], headers: &[Header]) -> Result<FieldInfo, H
                         chunked_count += 1;
                     } else {
                         info.te_other = true;
-                        unknown_coding |=
-                            !KNOWN_CODINGS.iter().any(|k| coding.eq_ignore_ascii_case(k));
+                        unknown_coding |= !KNOWN_CODINGS.iter().any(|k| coding.eq_ignore_ascii_case(k));
                     }
                 }
             }
@@ -330,14 +315,10 @@ pub(crate) fn scan_fields(buf: &[u8], headers: &[Header]) -> Result<FieldInfo, H
         }
         // Also covers a Transfer-Encoding field with an empty value.
         if !info.te_chunked_last {
-            return Err(HttpError::BadRequest(
-                "final transfer coding is not chunked",
-            ));
+            return Err(HttpError::BadRequest("final transfer coding is not chunked"));
         }
         if info.content_length.is_some() {
-            return Err(HttpError::BadRequest(
-                "both Content-Length and Transfer-Encoding",
-            ));
+            return Err(HttpError::BadRequest("both Content-Length and Transfer-Encoding"));
         }
     }
     Ok(info)
@@ -426,10 +407,7 @@ mod tests {
             let end = pos + line.len();
             if let Some(c) = line.iter().position(|&b| b == b':') {
                 let v = trim_ows(line[c + 1..].strip_suffix(b"\r").unwrap_or(&line[c + 1..]));
-                out.push(Header {
-                    name: Span::new(pos, pos + c),
-                    value: Span::of(buf, v),
-                });
+                out.push(Header { name: Span::new(pos, pos + c), value: Span::of(buf, v) });
             }
             pos = end + 1;
         }

@@ -20,31 +20,20 @@ type ChunkSpec = (Vec<u8>, String, bool);
 fn chunk_spec() -> impl Strategy<Value = ChunkSpec> {
     (
         prop::collection::vec(any::<u8>(), 1..300),
-        prop_oneof![
-            Just(String::new()),
-            "(;[a-z]{1,6}(=[a-z0-9]{1,6})?){1,3}",
-            " ;q=\"[a-z; ]{0,8}\"",
-        ],
+        prop_oneof![Just(String::new()), "(;[a-z]{1,6}(=[a-z0-9]{1,6})?){1,3}", " ;q=\"[a-z; ]{0,8}\"",],
         any::<bool>(),
     )
 }
 
 fn trailer_spec() -> impl Strategy<Value = Vec<(String, String)>> {
-    prop::collection::vec(
-        ("[A-Za-z][A-Za-z0-9-]{0,10}", "[!-~]([ -~]{0,20}[!-~])?"),
-        0..4,
-    )
+    prop::collection::vec(("[A-Za-z][A-Za-z0-9-]{0,10}", "[!-~]([ -~]{0,20}[!-~])?"), 0..4)
 }
 
 /// Encodes chunks and trailers; returns (encoding, data, trailer section).
 fn encode(chunks: &[ChunkSpec], trailers: &[(String, String)]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let (mut enc, mut data, mut tsec) = (Vec::new(), Vec::new(), Vec::new());
     for (d, ext, upper) in chunks {
-        let size = if *upper {
-            format!("{:X}", d.len())
-        } else {
-            format!("{:x}", d.len())
-        };
+        let size = if *upper { format!("{:X}", d.len()) } else { format!("{:x}", d.len()) };
         enc.extend_from_slice(format!("{size}{ext}\r\n").as_bytes());
         enc.extend_from_slice(d);
         enc.extend_from_slice(b"\r\n");
@@ -140,12 +129,7 @@ proptest! {
 // ---- heads ----
 
 fn interesting_byte() -> impl Strategy<Value = u8> {
-    prop_oneof![
-        select(vec![
-            b'\r', b'\n', b' ', b'\t', b':', b',', b';', 0, 0x7f, 0x80, b'/', b'0', b'1'
-        ]),
-        any::<u8>(),
-    ]
+    prop_oneof![select(vec![b'\r', b'\n', b' ', b'\t', b':', b',', b';', 0, 0x7f, 0x80, b'/', b'0', b'1']), any::<u8>(),]
 }
 
 /// Field names that change parsing; generated extra fields avoid them so the
@@ -175,45 +159,25 @@ struct ReqSpec {
 
 fn req_spec() -> impl Strategy<Value = ReqSpec> {
     let method = prop_oneof![
-        select(vec![
-            "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"
-        ])
-        .prop_map(String::from),
+        select(vec!["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]).prop_map(String::from),
         "[A-Z]{1,10}".prop_filter("not CONNECT", |m| m != "CONNECT"),
     ];
     let target = prop_oneof![
-        "/[A-Za-z0-9._~!$&'()*+,;=:@/-]{0,60}(\\?[A-Za-z0-9=&/?%]{0,30})?"
-            .prop_map(|t| t.replace('%', "%2F")),
+        "/[A-Za-z0-9._~!$&'()*+,;=:@/-]{0,60}(\\?[A-Za-z0-9=&/?%]{0,30})?".prop_map(|t| t.replace('%', "%2F")),
         "http://[a-z]{1,10}(\\.[a-z]{2,5})?(:[0-9]{1,5})?(/[a-z0-9/]{0,20})?(\\?[a-z=]{0,10})?",
     ];
-    let name = "[!#$%&'*+.^_`|~0-9A-Za-z-]{1,16}".prop_filter("special field", |n| {
-        !SPECIAL.contains(&n.to_ascii_lowercase().as_str())
-    });
+    let name = "[!#$%&'*+.^_`|~0-9A-Za-z-]{1,16}"
+        .prop_filter("special field", |n| !SPECIAL.contains(&n.to_ascii_lowercase().as_str()));
     let value = "([!-~\u{80}-\u{ff}]([ -~\t]{0,30}[!-~])?)?";
-    let framing = prop_oneof![
-        Just(None),
-        (0u64..1_000_000).prop_map(|n| Some(Some(n))),
-        Just(Some(None)),
-    ];
-    (
-        method,
-        target,
-        0u8..2,
-        prop::collection::vec((name, value), 0..12),
-        framing,
-        "[a-z0-9.-]{1,20}(:[0-9]{1,5})?",
-    )
+    let framing = prop_oneof![Just(None), (0u64..1_000_000).prop_map(|n| Some(Some(n))), Just(Some(None)),];
+    (method, target, 0u8..2, prop::collection::vec((name, value), 0..12), framing, "[a-z0-9.-]{1,20}(:[0-9]{1,5})?")
         .prop_map(|(method, target, minor, fields, framing, host)| ReqSpec {
             method,
             target,
             minor,
             fields,
             // HTTP/1.0 cannot carry Transfer-Encoding.
-            framing: if minor == 0 && framing == Some(None) {
-                None
-            } else {
-                framing
-            },
+            framing: if minor == 0 && framing == Some(None) { None } else { framing },
             host,
         })
 }
@@ -241,17 +205,10 @@ fn build(spec: &ReqSpec) -> Vec<u8> {
 
 /// The forwarded head of anything we accept must be accepted by us too.
 fn forward_reparses(buf: &[u8], head: &RequestHead) {
-    let opts = ForwardOpts {
-        default_host: Some(b"backend"),
-        ..ForwardOpts::new(IpAddr::V4(Ipv4Addr::LOCALHOST))
-    };
+    let opts = ForwardOpts { default_host: Some(b"backend"), ..ForwardOpts::new(IpAddr::V4(Ipv4Addr::LOCALHOST)) };
     let mut out = Vec::new();
     write_request_head(buf, head, &opts, &mut out);
-    let lim = Limits {
-        max_head_size: usize::MAX,
-        max_headers: 10_000,
-        max_uri_length: usize::MAX,
-    };
+    let lim = Limits { max_head_size: usize::MAX, max_headers: 10_000, max_uri_length: usize::MAX };
     let again = parse_request(&out, &lim);
     assert!(
         matches!(again, Ok(Some(ref h)) if h.head_len == out.len() && h.body == head.body),

@@ -34,6 +34,6 @@ pub use fields::{Header, Span, cookie, header, header_values, list_items};
 pub use request::{BodyKind, Method, RequestHead, TargetForm, parse_request};
 pub use response::{ResponseHead, parse_response};
 pub use rewrite::{
-    CHUNK_END, CHUNK_LAST, CRLF, ClientFraming, ForwardOpts, ResponseOpts, client_framing,
-    write_chunk_header, write_request_head, write_response_head,
+    CHUNK_END, CHUNK_LAST, CRLF, ClientFraming, ForwardOpts, ResponseOpts, client_framing, write_chunk_header,
+    write_request_head, write_response_head,
 };

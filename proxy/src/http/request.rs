@@ -6,8 +6,8 @@ use std::mem::MaybeUninit;
 
 use super::error::{HttpError, Limits};
 use super::fields::{
-    self, FieldInfo, Header, STACK_HEADERS, Span, URI_CHAR, collect_headers, is_authority,
-    map_httparse_error, pct_encodings_valid, scan_fields,
+    self, FieldInfo, Header, STACK_HEADERS, Span, URI_CHAR, collect_headers, is_authority, map_httparse_error,
+    pct_encodings_valid, scan_fields,
 };
 
 /// The request method. Methods are case-sensitive (RFC 9110 §9.1), so `get`
@@ -48,15 +48,7 @@ impl Method {
     /// Whether a retry on another backend cannot change the outcome
     /// (RFC 9110 §9.2.2): GET HEAD OPTIONS TRACE PUT DELETE.
     pub fn is_idempotent(&self) -> bool {
-        matches!(
-            self,
-            Method::Get
-                | Method::Head
-                | Method::Options
-                | Method::Trace
-                | Method::Put
-                | Method::Delete
-        )
+        matches!(self, Method::Get | Method::Head | Method::Options | Method::Trace | Method::Put | Method::Delete)
     }
 }
 
@@ -155,8 +147,7 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>,
     let parsed = match req.parse_with_uninit_headers(window, slots) {
         Ok(httparse::Status::Complete(head_len)) => {
             // On Complete, httparse has filled all three.
-            let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version)
-            else {
+            let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
                 return Err(HttpError::BadRequest("invalid request line"));
             };
             Parsed {
@@ -192,11 +183,7 @@ struct Parsed {
     headers: Vec<Header>,
 }
 
-fn incomplete(
-    window: &[u8],
-    buf_len: usize,
-    limits: &Limits,
-) -> Result<Option<RequestHead>, HttpError> {
+fn incomplete(window: &[u8], buf_len: usize, limits: &Limits) -> Result<Option<RequestHead>, HttpError> {
     check_partial_target(window, limits)?;
     if buf_len > window.len() {
         return Err(HttpError::HeadTooLarge);
@@ -215,10 +202,7 @@ fn check_partial_target(window: &[u8], limits: &Limits) -> Result<(), HttpError>
         return Ok(());
     };
     let rest = &window[i + sp + 1..];
-    let len = rest
-        .iter()
-        .position(|&b| matches!(b, b' ' | b'\r' | b'\n'))
-        .unwrap_or(rest.len());
+    let len = rest.iter().position(|&b| matches!(b, b' ' | b'\r' | b'\n')).unwrap_or(rest.len());
     if len > limits.max_uri_length {
         return Err(HttpError::UriTooLong);
     }
@@ -280,23 +264,14 @@ fn parse_other_version(window: &[u8], limits: &Limits) -> Result<Option<Parsed>,
         Err(e) => return Err(map_httparse_error(e)),
     };
     let head_len = line_end + len;
-    Ok(Some(Parsed {
-        method,
-        target,
-        minor: 1,
-        head_len,
-        headers: collect_headers(window, parsed, head_len)?,
-    }))
+    Ok(Some(Parsed { method, target, minor: 1, head_len, headers: collect_headers(window, parsed, head_len)? }))
 }
 
 /// Applies the checks httparse does not make and derives framing.
 fn finish(buf: &[u8], p: Parsed, limits: &Limits) -> Result<RequestHead, HttpError> {
     // Empty lines before the request line may be ignored (RFC 9112 §2.2),
     // but only CRLF ones.
-    if !buf[..p.method.start as usize]
-        .chunks(2)
-        .all(|c| c == b"\r\n")
-    {
+    if !buf[..p.method.start as usize].chunks(2).all(|c| c == b"\r\n") {
         return Err(HttpError::BadRequest("line not terminated by CRLF"));
     }
     let method = Method::from_bytes(p.method.get(buf));
@@ -337,11 +312,7 @@ fn finish(buf: &[u8], p: Parsed, limits: &Limits) -> Result<RequestHead, HttpErr
         TargetForm::Absolute { authority, .. } => Some(authority),
         _ => info.host,
     };
-    let keep_alive = if p.minor == 1 {
-        !info.conn_close
-    } else {
-        info.conn_keep_alive && !info.conn_close
-    };
+    let keep_alive = if p.minor == 1 { !info.conn_close } else { info.conn_keep_alive && !info.conn_close };
     Ok(RequestHead {
         method,
         method_range: p.method,
@@ -379,10 +350,7 @@ fn check_target(buf: &[u8], target: Span, method: Method) -> Result<TargetForm, 
                 return Err(BAD);
             };
             let rest = &t[scheme_len..];
-            let auth_len = rest
-                .iter()
-                .position(|&b| b == b'/' || b == b'?')
-                .unwrap_or(rest.len());
+            let auth_len = rest.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(rest.len());
             // is_authority also rejects userinfo, which http(s) URIs must
             // not carry (RFC 9110 §4.2.4).
             if !is_authority(&rest[..auth_len]) {

@@ -51,11 +51,7 @@ impl ResponseHead {
 /// Parses and validates a response head at the start of `buf`;
 /// `request_method` is the method of the request it answers (HEAD responses
 /// have no body). `Ok(None)`: incomplete, read more.
-pub fn parse_response(
-    buf: &[u8],
-    limits: &Limits,
-    request_method: &Method,
-) -> Result<Option<ResponseHead>, HttpError> {
+pub fn parse_response(buf: &[u8], limits: &Limits, request_method: &Method) -> Result<Option<ResponseHead>, HttpError> {
     let max_head = limits.max_head_size.min(u32::MAX as usize);
     let window = &buf[..buf.len().min(max_head)];
 
@@ -68,8 +64,7 @@ pub fn parse_response(
         &mut heap.spare_capacity_mut()[..limits.max_headers]
     };
     let mut resp = httparse::Response::new(&mut []);
-    let parsed = httparse::ParserConfig::default()
-        .parse_response_with_uninit_headers(&mut resp, window, slots);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, window, slots);
     let (status, minor, head_len, headers) = match parsed {
         Ok(httparse::Status::Complete(head_len)) => {
             let (Some(status), Some(minor)) = (resp.code, resp.version) else {
@@ -94,9 +89,7 @@ fn upstream(e: HttpError) -> HttpError {
         HttpError::BadRequest(r) | HttpError::NotImplemented(r) => HttpError::BadRequest(r),
         HttpError::HeadTooLarge => HttpError::BadRequest("response head too large"),
         HttpError::VersionNotSupported => HttpError::BadRequest("unsupported HTTP version"),
-        HttpError::UriTooLong | HttpError::MethodNotAllowed => {
-            HttpError::BadRequest("invalid response")
-        }
+        HttpError::UriTooLong | HttpError::MethodNotAllowed => HttpError::BadRequest("invalid response"),
     }
 }
 
@@ -137,18 +130,16 @@ fn parse_other_version(window: &[u8], limits: &Limits) -> Result<Option<Tokens>,
     let after_code = &line[want.len()..nl - 1];
     let reason_ok = match after_code {
         [] => true,
-        [b' ', reason @ ..] => reason
-            .iter()
-            .all(|&b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80),
+        [b' ', reason @ ..] => {
+            reason.iter().all(|&b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80)
+        }
         _ => false,
     };
     if !reason_ok {
         return Err(BAD);
     }
     let code = &line[9..12];
-    let status = code
-        .iter()
-        .fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
+    let status = code.iter().fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
     let line_end = i + nl + 1;
     let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
     let (len, parsed) = match httparse::parse_headers(&window[line_end..], &mut slots) {
@@ -191,10 +182,7 @@ fn finish(
             return Err(HttpError::BadRequest("unsupported transfer coding"));
         }
     }
-    let no_body = *request_method == Method::Head
-        || (100..200).contains(&status)
-        || status == 204
-        || status == 304;
+    let no_body = *request_method == Method::Head || (100..200).contains(&status) || status == 204 || status == 304;
     let body = if no_body {
         BodyKind::None
     } else if info.te_present {
@@ -205,16 +193,9 @@ fn finish(
         BodyKind::CloseDelimited
     };
     let keep_alive = body != BodyKind::CloseDelimited
-        && if minor == 1 {
-            !info.conn_close
-        } else {
-            info.conn_keep_alive && !info.conn_close
-        };
+        && if minor == 1 { !info.conn_close } else { info.conn_keep_alive && !info.conn_close };
     // "HTTP/1.x SP ddd" is 12 bytes; the reason follows after one SP.
-    let nl = buf[line_start..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(line_start, |p| line_start + p);
+    let nl = buf[line_start..].iter().position(|&b| b == b'\n').map_or(line_start, |p| line_start + p);
     let reason = if nl > line_start + 13 {
         Span::new(line_start + 13, nl - 1)
     } else {

@@ -48,12 +48,7 @@ pub struct ForwardOpts<'a> {
 impl ForwardOpts<'_> {
     /// X-Forwarded-* on, no upgrade, no default host.
     pub fn new(client_ip: IpAddr) -> Self {
-        ForwardOpts {
-            client_ip,
-            forward_headers: true,
-            upgrade: false,
-            default_host: None,
-        }
+        ForwardOpts { client_ip, forward_headers: true, upgrade: false, default_host: None }
     }
 }
 
@@ -71,13 +66,7 @@ struct ConnectionNames<'b> {
 
 impl<'b> ConnectionNames<'b> {
     fn new(buf: &'b [u8], headers: &'b [Header]) -> Self {
-        let mut c = ConnectionNames {
-            buf,
-            spans: [Span::default(); 4],
-            count: 0,
-            overflow: false,
-            headers,
-        };
+        let mut c = ConnectionNames { buf, spans: [Span::default(); 4], count: 0, overflow: false, headers };
         for h in headers {
             if h.name.get(buf).eq_ignore_ascii_case(b"connection") {
                 if c.count < c.spans.len() {
@@ -118,7 +107,10 @@ enum Kind {
 }
 
 fn kind(name: &[u8]) -> Kind {
-    const OWN: [&[u8]; 7] = [
+    // Expect is consumed here: fastlb answers `100 Continue` itself once a
+    // backend is connected (as NGINX does), so the backend never waits on it.
+    const OWN: [&[u8]; 8] = [
+        b"expect",
         b"host",
         b"connection",
         b"keep-alive",
@@ -133,9 +125,7 @@ fn kind(name: &[u8]) -> Kind {
         Kind::Upgrade
     } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
         Kind::Xff
-    } else if name.eq_ignore_ascii_case(b"x-forwarded-proto")
-        || name.eq_ignore_ascii_case(b"x-real-ip")
-    {
+    } else if name.eq_ignore_ascii_case(b"x-forwarded-proto") || name.eq_ignore_ascii_case(b"x-real-ip") {
         Kind::Replaced
     } else {
         Kind::Other
@@ -155,7 +145,7 @@ fn put_field(out: &mut Vec<u8>, buf: &[u8], h: &Header) {
 /// X-Forwarded-For/-Proto and X-Real-IP when `opts.forward_headers`.
 /// Removed: Connection and the fields it names, Keep-Alive,
 /// Proxy-Connection, TE, Transfer-Encoding, Content-Length (re-emitted from
-/// `head.body`) and Upgrade unless tunnelling. No Connection field is sent,
+/// `head.body`), Expect (answered by fastlb) and Upgrade unless tunnelling. No Connection field is sent,
 /// so the upstream connection stays persistent; a tunnel sends
 /// `Connection: upgrade`.
 pub fn write_request_head(buf: &[u8], head: &RequestHead, opts: &ForwardOpts, out: &mut Vec<u8>) {
@@ -245,11 +235,7 @@ pub fn write_request_head(buf: &[u8], head: &RequestHead, opts: &ForwardOpts, ou
                 }
             }
         }
-        let _ = write!(
-            out,
-            "{ip}\r\nX-Forwarded-Proto: http\r\nX-Real-IP: {ip}\r\n",
-            ip = opts.client_ip
-        );
+        let _ = write!(out, "{ip}\r\nX-Forwarded-Proto: http\r\nX-Real-IP: {ip}\r\n", ip = opts.client_ip);
     }
     out.extend_from_slice(CRLF);
 }
@@ -284,10 +270,7 @@ pub fn client_framing(head: &ResponseHead, opts: &ResponseOpts) -> ClientFraming
         BodyKind::Chunked if opts.client_minor == 0 => BodyKind::CloseDelimited,
         b => b,
     };
-    ClientFraming {
-        body,
-        close: opts.close || body == BodyKind::CloseDelimited,
-    }
+    ClientFraming { body, close: opts.close || body == BodyKind::CloseDelimited }
 }
 
 /// Writes the response head for the client: status line in the client's
@@ -295,18 +278,9 @@ pub fn client_framing(head: &ResponseHead, opts: &ResponseOpts) -> ClientFraming
 /// `Connection: close` when closing, `Connection: keep-alive` for a 1.0
 /// client that keeps the connection, `Connection: upgrade` and the Upgrade
 /// field for a 101, then `opts.extra`.
-pub fn write_response_head(
-    buf: &[u8],
-    head: &ResponseHead,
-    opts: &ResponseOpts,
-    out: &mut Vec<u8>,
-) {
+pub fn write_response_head(buf: &[u8], head: &ResponseHead, opts: &ResponseOpts, out: &mut Vec<u8>) {
     let framing = client_framing(head, opts);
-    out.extend_from_slice(if opts.client_minor == 0 {
-        b"HTTP/1.0 "
-    } else {
-        b"HTTP/1.1 "
-    });
+    out.extend_from_slice(if opts.client_minor == 0 { b"HTTP/1.0 " } else { b"HTTP/1.1 " });
     let _ = write!(out, "{} ", head.status);
     let reason = head.reason.get(buf);
     if reason.is_empty() {
@@ -328,8 +302,7 @@ pub fn write_response_head(
             Kind::Upgrade if !tunnel => continue,
             _ => {}
         }
-        if conn.count > 0 && !(tunnel && name.eq_ignore_ascii_case(b"upgrade")) && conn.lists(name)
-        {
+        if conn.count > 0 && !(tunnel && name.eq_ignore_ascii_case(b"upgrade")) && conn.lists(name) {
             continue;
         }
         put_field(out, buf, h);
@@ -380,42 +353,25 @@ mod tests {
     fn fwd(raw: &str, opts: &ForwardOpts) -> String {
         let out = fwd_unchecked(raw, opts);
         // What we send must itself pass our own strict parser.
-        let again = parse_request(out.as_bytes(), &Limits::default())
-            .unwrap()
-            .unwrap();
+        let again = parse_request(out.as_bytes(), &Limits::default()).unwrap().unwrap();
         assert_eq!(again.head_len, out.len());
         out
     }
 
     fn plain() -> ForwardOpts<'static> {
-        ForwardOpts {
-            forward_headers: false,
-            ..ForwardOpts::new(IP)
-        }
+        ForwardOpts { forward_headers: false, ..ForwardOpts::new(IP) }
     }
 
     #[test]
     fn origin_form_passthrough() {
-        let out = fwd(
-            "GET /a?b HTTP/1.1\r\nUser-Agent: t\r\nHost: example.com\r\nAccept: */*\r\n\r\n",
-            &plain(),
-        );
-        assert_eq!(
-            out,
-            "GET /a?b HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\nAccept: */*\r\n\r\n"
-        );
+        let out = fwd("GET /a?b HTTP/1.1\r\nUser-Agent: t\r\nHost: example.com\r\nAccept: */*\r\n\r\n", &plain());
+        assert_eq!(out, "GET /a?b HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\nAccept: */*\r\n\r\n");
     }
 
     #[test]
     fn absolute_form_becomes_origin_form_with_host() {
-        let out = fwd(
-            "GET http://upstream.example:8080/p?q=1 HTTP/1.1\r\nHost: ignored\r\n\r\n",
-            &plain(),
-        );
-        assert_eq!(
-            out,
-            "GET /p?q=1 HTTP/1.1\r\nHost: upstream.example:8080\r\n\r\n"
-        );
+        let out = fwd("GET http://upstream.example:8080/p?q=1 HTTP/1.1\r\nHost: ignored\r\n\r\n", &plain());
+        assert_eq!(out, "GET /p?q=1 HTTP/1.1\r\nHost: upstream.example:8080\r\n\r\n");
         let out = fwd("GET http://h?q HTTP/1.1\r\nHost: h\r\n\r\n", &plain());
         assert!(out.starts_with("GET /?q HTTP/1.1\r\nHost: h\r\n"), "{out}");
         let out = fwd("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", &plain());
@@ -431,10 +387,7 @@ mod tests {
              Connection: x-other\r\nX-Other: y\r\nX-Kept: z\r\n\r\n",
             &plain(),
         );
-        assert_eq!(
-            out,
-            "POST /x HTTP/1.1\r\nHost: h\r\nX-Kept: z\r\nContent-Length: 4\r\n\r\n"
-        );
+        assert_eq!(out, "POST /x HTTP/1.1\r\nHost: h\r\nX-Kept: z\r\nContent-Length: 4\r\n\r\n");
     }
 
     #[test]
@@ -443,30 +396,18 @@ mod tests {
             "POST / HTTP/1.1\r\nHost: h\r\nConnection: host, content-length\r\nContent-Length: 2\r\n\r\n",
             &plain(),
         );
-        assert_eq!(
-            out,
-            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n"
-        );
+        assert_eq!(out, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n");
     }
 
     #[test]
     fn framing_is_re_emitted() {
-        let out = fwd(
-            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7, 7\r\ncontent-length: 7\r\n\r\n",
-            &plain(),
-        );
-        assert_eq!(
-            out,
-            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\n\r\n"
-        );
+        let out = fwd("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7, 7\r\ncontent-length: 7\r\n\r\n", &plain());
+        assert_eq!(out, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\n\r\n");
         let out = fwd(
             "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
             &plain(),
         );
-        assert_eq!(
-            out,
-            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
-        );
+        assert_eq!(out, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
     }
 
     #[test]
@@ -475,10 +416,7 @@ mod tests {
         // authority to name (our own parser is stricter and would refuse it).
         let out = fwd_unchecked("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &plain());
         assert_eq!(out, "GET / HTTP/1.1\r\nHost: \r\n\r\n");
-        let opts = ForwardOpts {
-            default_host: Some(b"backend:80"),
-            ..plain()
-        };
+        let opts = ForwardOpts { default_host: Some(b"backend:80"), ..plain() };
         let out = fwd("GET / HTTP/1.0\r\n\r\n", &opts);
         assert_eq!(out, "GET / HTTP/1.1\r\nHost: backend:80\r\n\r\n");
     }
@@ -507,14 +445,8 @@ mod tests {
         let out = fwd("GET / HTTP/1.1\r\nHost: h\r\n\r\n", &v6);
         assert!(out.contains("X-Forwarded-For: ::1\r\n"), "{out}");
         // Without forwarding, incoming X-Forwarded-* pass untouched.
-        let out = fwd(
-            "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\n\r\n",
-            &plain(),
-        );
-        assert_eq!(
-            out,
-            "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\n\r\n"
-        );
+        let out = fwd("GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\n\r\n", &plain());
+        assert_eq!(out, "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\n\r\n");
     }
 
     #[test]
@@ -522,14 +454,8 @@ mod tests {
         let raw = "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
                    Sec-WebSocket-Key: k\r\n\r\n";
         let out = fwd(raw, &plain());
-        assert_eq!(
-            out,
-            "GET /ws HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Key: k\r\n\r\n"
-        );
-        let tunnel = ForwardOpts {
-            upgrade: true,
-            ..plain()
-        };
+        assert_eq!(out, "GET /ws HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Key: k\r\n\r\n");
+        let tunnel = ForwardOpts { upgrade: true, ..plain() };
         let out = fwd(raw, &tunnel);
         assert_eq!(
             out,
@@ -540,28 +466,16 @@ mod tests {
 
     fn back(raw: &str, method: Method, opts: &ResponseOpts) -> (String, ClientFraming) {
         let buf = raw.as_bytes();
-        let head = parse_response(buf, &Limits::default(), &method)
-            .unwrap()
-            .unwrap();
+        let head = parse_response(buf, &Limits::default(), &method).unwrap().unwrap();
         let mut out = Vec::new();
         write_response_head(buf, &head, opts, &mut out);
-        let again = parse_response(&out, &Limits::default(), &method)
-            .unwrap()
-            .unwrap();
+        let again = parse_response(&out, &Limits::default(), &method).unwrap().unwrap();
         assert_eq!(again.head_len, out.len());
         (String::from_utf8(out).unwrap(), client_framing(&head, opts))
     }
 
-    const V11: ResponseOpts<'static> = ResponseOpts {
-        client_minor: 1,
-        close: false,
-        extra: b"",
-    };
-    const V10: ResponseOpts<'static> = ResponseOpts {
-        client_minor: 0,
-        close: false,
-        extra: b"",
-    };
+    const V11: ResponseOpts<'static> = ResponseOpts { client_minor: 1, close: false, extra: b"" };
+    const V10: ResponseOpts<'static> = ResponseOpts { client_minor: 0, close: false, extra: b"" };
 
     #[test]
     fn response_length_and_hop_by_hop() {
@@ -571,73 +485,33 @@ mod tests {
             Method::Get,
             &V11,
         );
-        assert_eq!(
-            out,
-            "HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 5\r\n\r\n"
-        );
-        assert_eq!(
-            f,
-            ClientFraming {
-                body: BodyKind::Length(5),
-                close: false
-            }
-        );
+        assert_eq!(out, "HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 5\r\n\r\n");
+        assert_eq!(f, ClientFraming { body: BodyKind::Length(5), close: false });
     }
 
     #[test]
     fn response_chunked_to_11_and_10_clients() {
         let raw = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n";
         let (out, f) = back(raw, Method::Get, &V11);
-        assert_eq!(
-            out,
-            "HTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n"
-        );
-        assert_eq!(
-            f,
-            ClientFraming {
-                body: BodyKind::Chunked,
-                close: false
-            }
-        );
+        assert_eq!(out, "HTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(f, ClientFraming { body: BodyKind::Chunked, close: false });
         // HTTP/1.0 clients get the body de-chunked and delimited by close.
         let (out, f) = back(raw, Method::Get, &V10);
-        assert_eq!(
-            out,
-            "HTTP/1.0 200 OK\r\nTrailer: X-Sum\r\nConnection: close\r\n\r\n"
-        );
-        assert_eq!(
-            f,
-            ClientFraming {
-                body: BodyKind::CloseDelimited,
-                close: true
-            }
-        );
+        assert_eq!(out, "HTTP/1.0 200 OK\r\nTrailer: X-Sum\r\nConnection: close\r\n\r\n");
+        assert_eq!(f, ClientFraming { body: BodyKind::CloseDelimited, close: true });
     }
 
     #[test]
     fn response_close_delimited_and_keep_alive_for_10() {
         let (out, f) = back("HTTP/1.0 200 OK\r\nServer: s\r\n\r\n", Method::Get, &V11);
-        assert_eq!(
-            out,
-            "HTTP/1.1 200 OK\r\nServer: s\r\nConnection: close\r\n\r\n"
-        );
+        assert_eq!(out, "HTTP/1.1 200 OK\r\nServer: s\r\nConnection: close\r\n\r\n");
         assert!(f.close);
         let (out, f) = back("HTTP/1.1 204 No Content\r\n\r\n", Method::Get, &V10);
-        assert_eq!(
-            out,
-            "HTTP/1.0 204 No Content\r\nConnection: keep-alive\r\n\r\n"
-        );
+        assert_eq!(out, "HTTP/1.0 204 No Content\r\nConnection: keep-alive\r\n\r\n");
         assert!(!f.close);
         let close = ResponseOpts { close: true, ..V11 };
-        let (out, _) = back(
-            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-            Method::Get,
-            &close,
-        );
-        assert_eq!(
-            out,
-            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        );
+        let (out, _) = back("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Method::Get, &close);
+        assert_eq!(out, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     }
 
     #[test]
@@ -651,29 +525,15 @@ mod tests {
         );
         assert_eq!(out, "HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n");
         assert_eq!(f.body, BodyKind::None);
-        let (out, _) = back(
-            "HTTP/1.1 304 Not Modified\r\nETag: \"a\"\r\n\r\n",
-            Method::Get,
-            &V11,
-        );
+        let (out, _) = back("HTTP/1.1 304 Not Modified\r\nETag: \"a\"\r\n\r\n", Method::Get, &V11);
         assert_eq!(out, "HTTP/1.1 304 Not Modified\r\nETag: \"a\"\r\n\r\n");
     }
 
     #[test]
     fn response_extra_and_reason() {
-        let opts = ResponseOpts {
-            extra: b"Set-Cookie: lb=s1; Path=/\r\n",
-            ..V11
-        };
-        let (out, _) = back(
-            "HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n",
-            Method::Get,
-            &opts,
-        );
-        assert_eq!(
-            out,
-            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nSet-Cookie: lb=s1; Path=/\r\n\r\n"
-        );
+        let opts = ResponseOpts { extra: b"Set-Cookie: lb=s1; Path=/\r\n", ..V11 };
+        let (out, _) = back("HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", Method::Get, &opts);
+        assert_eq!(out, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nSet-Cookie: lb=s1; Path=/\r\n\r\n");
     }
 
     #[test]

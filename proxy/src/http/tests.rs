@@ -89,10 +89,7 @@ fn methods() {
 
 #[test]
 fn connect_is_405() {
-    assert_eq!(
-        err(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
-        HttpError::MethodNotAllowed
-    );
+    assert_eq!(err(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"), HttpError::MethodNotAllowed);
 }
 
 #[test]
@@ -101,10 +98,7 @@ fn target_forms() {
     assert_eq!(h.target_form, TargetForm::Asterisk);
     assert_eq!(status(b"GET * HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
     // Authority-form without CONNECT.
-    assert_eq!(
-        status(b"GET example.com:80 HTTP/1.1\r\nHost: x\r\n\r\n"),
-        400
-    );
+    assert_eq!(status(b"GET example.com:80 HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
     // Relative reference.
     assert_eq!(status(b"GET a/b HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
     // Other schemes are not ours.
@@ -115,9 +109,7 @@ fn target_forms() {
 fn absolute_form() {
     let buf = b"GET http://Example.com:8080/p/q?x=1 HTTP/1.1\r\nHost: other\r\n\r\n";
     let h = ok(buf);
-    let TargetForm::Absolute { authority, path } = h.target_form else {
-        panic!("{:?}", h.target_form)
-    };
+    let TargetForm::Absolute { authority, path } = h.target_form else { panic!("{:?}", h.target_form) };
     assert_eq!(authority.get(buf), b"Example.com:8080");
     assert_eq!(path.get(buf), b"/p/q?x=1");
     // The authority overrides Host (RFC 9112 §3.2.2).
@@ -125,9 +117,7 @@ fn absolute_form() {
     assert_eq!(h.path(buf), b"/p/q?x=1");
 
     let buf = b"GET HTTPS://h?q HTTP/1.1\r\nHost: h\r\n\r\n";
-    let TargetForm::Absolute { path, .. } = ok(buf).target_form else {
-        panic!()
-    };
+    let TargetForm::Absolute { path, .. } = ok(buf).target_form else { panic!() };
     assert_eq!(path.get(buf), b"?q");
     // Userinfo, empty authority, bad port.
     assert_eq!(status(b"GET http://u@h/ HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
@@ -168,20 +158,11 @@ fn target_characters() {
 
 #[test]
 fn uri_too_long() {
-    let l = Limits {
-        max_uri_length: 10,
-        ..lim()
-    };
+    let l = Limits { max_uri_length: 10, ..lim() };
     assert!(parse_request(b"GET /123456789 HTTP/1.1\r\nHost: x\r\n\r\n", &l).is_ok());
-    assert_eq!(
-        parse_request(b"GET /1234567890 HTTP/1.1\r\nHost: x\r\n\r\n", &l),
-        Err(HttpError::UriTooLong)
-    );
+    assert_eq!(parse_request(b"GET /1234567890 HTTP/1.1\r\nHost: x\r\n\r\n", &l), Err(HttpError::UriTooLong));
     // Detected before the request line is complete.
-    assert_eq!(
-        parse_request(b"GET /1234567890", &l),
-        Err(HttpError::UriTooLong)
-    );
+    assert_eq!(parse_request(b"GET /1234567890", &l), Err(HttpError::UriTooLong));
     assert_eq!(parse_request(b"GET /123456789", &l), Ok(None));
 }
 
@@ -198,10 +179,7 @@ fn versions() {
     assert_eq!(req(b"GET / HTTP/1.7"), Ok(None));
     assert_eq!(status(b"GET / HTTP/1.7\nHost: x\r\n\r\n"), 400);
     // Other majors.
-    assert_eq!(
-        err(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n"),
-        HttpError::VersionNotSupported
-    );
+    assert_eq!(err(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n"), HttpError::VersionNotSupported);
     assert_eq!(err(b"GET / HTTP/3"), HttpError::VersionNotSupported);
     assert_eq!(status(b"GET / HTTP/0.9\r\n\r\n"), 505);
     // Malformed.
@@ -276,25 +254,10 @@ fn host_rules() {
 #[test]
 fn content_length_rules() {
     let cl = |v: &str| req(format!("POST / HTTP/1.1\r\nHost: x\r\n{v}\r\n\r\n").as_bytes());
-    assert_eq!(
-        cl("Content-Length: 10").unwrap().unwrap().body,
-        BodyKind::Length(10)
-    );
-    assert_eq!(
-        cl("Content-Length: 0").unwrap().unwrap().body,
-        BodyKind::Length(0)
-    );
-    assert_eq!(
-        cl("Content-Length: 5, 5").unwrap().unwrap().body,
-        BodyKind::Length(5)
-    );
-    assert_eq!(
-        cl("Content-Length: 5\r\ncontent-length: 5")
-            .unwrap()
-            .unwrap()
-            .body,
-        BodyKind::Length(5)
-    );
+    assert_eq!(cl("Content-Length: 10").unwrap().unwrap().body, BodyKind::Length(10));
+    assert_eq!(cl("Content-Length: 0").unwrap().unwrap().body, BodyKind::Length(0));
+    assert_eq!(cl("Content-Length: 5, 5").unwrap().unwrap().body, BodyKind::Length(5));
+    assert_eq!(cl("Content-Length: 5\r\ncontent-length: 5").unwrap().unwrap().body, BodyKind::Length(5));
     for bad in [
         "Content-Length: 5, 6",
         "Content-Length: 5\r\nContent-Length: 6",
@@ -326,10 +289,7 @@ fn transfer_encoding_rules() {
         ("Transfer-Encoding: gzip", 400),
         ("Transfer-Encoding: chunked, gzip", 400),
         ("Transfer-Encoding: chunked, chunked", 400),
-        (
-            "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked",
-            400,
-        ),
+        ("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked", 400),
         ("Transfer-Encoding: chunked;q=1", 400),
         ("Transfer-Encoding:", 400),
         ("Transfer-Encoding: \"chunked\"", 400),
@@ -341,10 +301,7 @@ fn transfer_encoding_rules() {
     ] {
         assert_eq!(te(bad).unwrap_err().status(), code, "{bad}");
     }
-    assert_eq!(
-        status(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
-        400
-    );
+    assert_eq!(status(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
 }
 
 #[test]
@@ -368,35 +325,23 @@ fn connection_semantics() {
 
 #[test]
 fn header_count_limit() {
-    let l = Limits {
-        max_headers: 3,
-        ..lim()
-    };
+    let l = Limits { max_headers: 3, ..lim() };
     let three = b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\n\r\n";
     assert!(parse_request(three, &l).unwrap().is_some());
     let four = b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
     assert_eq!(parse_request(four, &l), Err(HttpError::HeadTooLarge));
     // Known before the head is complete.
-    assert_eq!(
-        parse_request(&four[..four.len() - 2], &l),
-        Err(HttpError::HeadTooLarge)
-    );
+    assert_eq!(parse_request(&four[..four.len() - 2], &l), Err(HttpError::HeadTooLarge));
     // Also on the higher-minor path, and beyond the stack-allocated slots.
     let four17 = b"GET / HTTP/1.7\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
     assert_eq!(parse_request(four17, &l), Err(HttpError::HeadTooLarge));
-    let many = Limits {
-        max_headers: 300,
-        ..lim()
-    };
+    let many = Limits { max_headers: 300, ..lim() };
     let mut buf = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
     for k in 0..299 {
         buf.extend_from_slice(format!("X-{k}: v\r\n").as_bytes());
     }
     buf.extend_from_slice(b"\r\n");
-    assert_eq!(
-        parse_request(&buf, &many).unwrap().unwrap().headers.len(),
-        300
-    );
+    assert_eq!(parse_request(&buf, &many).unwrap().unwrap().headers.len(), 300);
     let at = buf.len() - 2;
     buf.splice(at..at, b"Y: 1\r\n".iter().copied());
     assert_eq!(parse_request(&buf, &many), Err(HttpError::HeadTooLarge));
@@ -404,10 +349,7 @@ fn header_count_limit() {
 
 #[test]
 fn head_size_limit() {
-    let l = Limits {
-        max_head_size: 40,
-        ..lim()
-    };
+    let l = Limits { max_head_size: 40, ..lim() };
     let exact = b"GET / HTTP/1.1\r\nHost: x\r\nA: 12345678\r\n\r\n";
     assert_eq!(exact.len(), 40);
     assert!(parse_request(exact, &l).unwrap().is_some());
@@ -459,19 +401,13 @@ fn response_body_framing() {
     let r = rok(b"HTTP/1.1 200 OK\r\n\r\n", Method::Get);
     assert_eq!(r.body, BodyKind::CloseDelimited);
     assert!(!r.keep_alive);
-    let head = rok(
-        b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n",
-        Method::Head,
-    );
+    let head = rok(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", Method::Head);
     assert_eq!((head.body, head.content_length), (BodyKind::None, Some(9)));
     for s in [100u16, 103, 204, 304] {
         let buf = format!("HTTP/1.1 {s} X\r\nContent-Length: 7\r\n\r\n");
         assert_eq!(rok(buf.as_bytes(), Method::Get).body, BodyKind::None, "{s}");
     }
-    let up = rok(
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
-        Method::Get,
-    );
+    let up = rok(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n", Method::Get);
     assert!(up.upgrade);
     assert_eq!(up.body, BodyKind::None);
 }
@@ -479,13 +415,9 @@ fn response_body_framing() {
 #[test]
 fn response_keep_alive() {
     let ka = |s: &[u8]| rok(s, Method::Get).keep_alive;
-    assert!(!ka(
-        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    ));
+    assert!(!ka(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
     assert!(!ka(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"));
-    assert!(ka(
-        b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n"
-    ));
+    assert!(ka(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n"));
 }
 
 #[test]
@@ -504,11 +436,7 @@ fn response_versions() {
         b"HTTP/1.3 200 O\x01K\r\n\r\n",
         b"HTTP/1.3 200 OK\r\nA : b\r\n\r\n",
     ] {
-        assert!(
-            matches!(resp(bad, Method::Get), Err(HttpError::BadRequest(_))),
-            "{:?}",
-            String::from_utf8_lossy(bad)
-        );
+        assert!(matches!(resp(bad, Method::Get), Err(HttpError::BadRequest(_))), "{:?}", String::from_utf8_lossy(bad));
     }
 }
 
@@ -533,16 +461,9 @@ fn response_violations_are_bad_request() {
         b"HTTP/1.1  200 OK\r\n\r\n",
         b"ICY 200 OK\r\n\r\n",
     ] {
-        assert!(
-            matches!(resp(bad, Method::Get), Err(HttpError::BadRequest(_))),
-            "{:?}",
-            String::from_utf8_lossy(bad)
-        );
+        assert!(matches!(resp(bad, Method::Get), Err(HttpError::BadRequest(_))), "{:?}", String::from_utf8_lossy(bad));
     }
-    let l = Limits {
-        max_head_size: 20,
-        ..lim()
-    };
+    let l = Limits { max_head_size: 20, ..lim() };
     assert!(matches!(
         parse_response(b"HTTP/1.1 200 OK\r\nServer: x\r\n", &l, &Method::Get),
         Err(HttpError::BadRequest(_))

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use compio::io::AsyncWriteExt;
+use compio::io::AsyncWrite;
 use compio::net::TcpStream;
 
 use super::io::{ReadError, read_some, write_all, write_all_timeout};
@@ -22,6 +22,9 @@ pub enum After {
     KeepAlive,
     Close,
 }
+
+/// Limits on a backend's response head (as strict as for requests).
+const RESPONSE_LIMITS: http::Limits = http::Limits { max_head_size: 64 * 1024, max_headers: 128, max_uri_length: 0 };
 
 /// Bytes read from a backend per read while relaying a body.
 const RELAY_READ: usize = 16 * 1024;
@@ -52,14 +55,14 @@ pub async fn send_error(stream: &TcpStream, status: u16) {
 enum ReqBody {
     Done,
     Length(u64),
-    Chunked(ChunkedDecoder),
+    Chunked(ChunkedDecoder, Reencoder),
 }
 
 impl ReqBody {
     fn new(kind: &BodyKind) -> Self {
         match kind {
             BodyKind::Length(n) if *n > 0 => ReqBody::Length(*n),
-            BodyKind::Chunked => ReqBody::Chunked(ChunkedDecoder::new()),
+            BodyKind::Chunked => ReqBody::Chunked(ChunkedDecoder::new(), Reencoder::default()),
             _ => ReqBody::Done,
         }
     }
@@ -83,8 +86,8 @@ impl ReqBody {
                     *self = ReqBody::Done;
                 }
             }
-            ReqBody::Chunked(dec) => {
-                let used = dec.decode(src, &mut |c| reencode(c, out))?;
+            ReqBody::Chunked(dec, enc) => {
+                let used = dec.decode(src, &mut |c| enc.push(c, out))?;
                 src.advance(used);
                 if dec.is_done() {
                     *self = ReqBody::Done;
@@ -95,17 +98,39 @@ impl ReqBody {
     }
 }
 
-/// Appends one decoded chunked-body event to `out` in chunked framing.
-fn reencode(c: Chunk<'_>, out: &mut Vec<u8>) {
-    match c {
-        Chunk::Data(d) if !d.is_empty() => {
-            http::write_chunk_header(out, d.len());
-            out.extend_from_slice(d);
-            out.extend_from_slice(b"\r\n");
+/// Re-encodes decoded chunked-body events in chunked framing. Keeps, across
+/// `decode` calls, whether the last chunk line was written already (the
+/// trailers follow it and may arrive in several pieces).
+#[derive(Default)]
+struct Reencoder {
+    last_chunk_written: bool,
+}
+
+impl Reencoder {
+    fn push(&mut self, c: Chunk<'_>, out: &mut Vec<u8>) {
+        match c {
+            Chunk::Data(d) if !d.is_empty() => {
+                http::write_chunk_header(out, d.len());
+                out.extend_from_slice(d);
+                out.extend_from_slice(http::CRLF);
+            }
+            Chunk::Data(_) => {}
+            Chunk::Trailers(t) => {
+                self.last_chunk(out);
+                out.extend_from_slice(t);
+            }
+            Chunk::End => {
+                self.last_chunk(out);
+                out.extend_from_slice(http::CRLF);
+            }
         }
-        Chunk::Data(_) => {}
-        Chunk::Trailers(t) => out.extend_from_slice(t),
-        Chunk::End => out.extend_from_slice(http::CHUNK_LAST),
+    }
+
+    fn last_chunk(&mut self, out: &mut Vec<u8>) {
+        if !self.last_chunk_written {
+            self.last_chunk_written = true;
+            out.extend_from_slice(http::CHUNK_LAST);
+        }
     }
 }
 
@@ -175,13 +200,9 @@ pub async fn handle(
         .as_ref()
         .and_then(|s| http::cookie(buf, &head.headers, &s.cookie))
         .and_then(|v| balance::sticky_lookup(pool, v));
-    let hash = balance::request_hash(
-        pool,
-        peer.ip(),
-        head.path(buf),
-        &|n| http::header(buf, &head.headers, n),
-        &|n| http::cookie(buf, &head.headers, n),
-    );
+    let hash = balance::request_hash(pool, peer.ip(), head.path(buf), &|n| http::header(buf, &head.headers, n), &|n| {
+        http::cookie(buf, &head.headers, n)
+    });
     let info = ReqInfo {
         method: head.method.clone(),
         client_minor: head.minor_version,
@@ -195,6 +216,7 @@ pub async fn handle(
         client_ip: peer.ip(),
         forward_headers: lctx.config.forward_headers,
         upgrade: head.upgrade,
+        default_host: None,
     };
     http::write_request_head(buf, &head, &opts, &mut out);
     buf.advance(head.head_len);
@@ -292,8 +314,8 @@ pub async fn handle(
 
         let extra = sticky_cookie(pool, server, choice.sticky_hit);
         let mut ubuf = ctx.take_buf();
-        let resp = relay_response(pool, client, &up, &mut ubuf, &mut out, &info, extra.as_bytes(), t0, server, ctx.core)
-            .await;
+        let resp =
+            relay_response(pool, client, &up, &mut ubuf, &mut out, &info, extra.as_bytes(), t0, server, ctx.core).await;
         match resp {
             Resp::Failed { status, retryable } => {
                 ctx.give_buf(ubuf);
@@ -413,7 +435,7 @@ async fn relay_response(
     let timeout = pool.config.timeouts.response;
     let write_timeout = timeout.max(Duration::from_secs(5));
     let mut relayed_1xx = false;
-    let limits = http::Limits::RESPONSE;
+    let limits = RESPONSE_LIMITS;
     let rh = loop {
         if !ubuf.is_empty() {
             match http::parse_response(ubuf, &limits, &req.method) {
@@ -443,11 +465,7 @@ async fn relay_response(
         match read_some(up, ubuf, RELAY_READ, t0 + timeout).await {
             Ok(n) if n > 0 => {}
             Ok(_) | Err(ReadError::Io(_)) => {
-                return if relayed_1xx {
-                    Resp::Broken
-                } else {
-                    Resp::Failed { status: 502, retryable: !had_bytes }
-                };
+                return if relayed_1xx { Resp::Broken } else { Resp::Failed { status: 502, retryable: !had_bytes } };
             }
             Err(ReadError::TimedOut) => {
                 return if relayed_1xx { Resp::Broken } else { Resp::Failed { status: 504, retryable: false } };
@@ -532,11 +550,12 @@ async fn relay_response(
         }
         BodyKind::Chunked => {
             let mut dec = ChunkedDecoder::new();
+            let mut enc = Reencoder::default();
             loop {
                 let res = if dechunk_for_10 {
                     dec.decode(ubuf, &mut |c| dechunk(c, out))
                 } else {
-                    dec.decode(ubuf, &mut |c| reencode(c, out))
+                    dec.decode(ubuf, &mut |c| enc.push(c, out))
                 };
                 let used = match res {
                     Ok(used) => used,

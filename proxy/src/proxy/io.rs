@@ -15,7 +15,7 @@ pub enum ReadError {
     /// The deadline passed (the buffer went with the cancelled read; the
     /// caller closes the connection anyway).
     TimedOut,
-    Io(io::Error),
+    Io(#[allow(dead_code)] io::Error),
 }
 
 /// Appends at least one byte to `buf` (reserving `min_spare` first), or

@@ -111,11 +111,7 @@ pub struct ListenerCtx {
 pub async fn serve(ctx: Rc<WorkerCtx>, listeners: Vec<(ListenerConfig, TcpListener)>, stop: oneshot::Receiver<()>) {
     let mut accept_tasks = Vec::new();
     for (config, listener) in listeners {
-        let limits = crate::http::Limits {
-            max_head_size: config.limits.max_head_size,
-            max_headers: config.limits.max_headers,
-            max_uri_length: config.limits.max_uri_length,
-        };
+        let limits = crate::http::Limits::from(&config.limits);
         let lctx = Rc::new(ListenerCtx { config, limits });
         accept_tasks.push(compio::runtime::spawn(accept_loop(Rc::clone(&ctx), lctx, listener)));
     }
@@ -130,7 +126,11 @@ pub async fn serve(ctx: Rc<WorkerCtx>, listeners: Vec<(ListenerConfig, TcpListen
         compio::time::sleep(Duration::from_millis(20)).await;
     }
     if ctx.in_flight.get() > 0 {
-        tracing::warn!(core = ctx.core, in_flight = ctx.in_flight.get(), "drain timeout: closing requests still in flight");
+        tracing::warn!(
+            core = ctx.core,
+            in_flight = ctx.in_flight.get(),
+            "drain timeout: closing requests still in flight"
+        );
     }
 }
 

@@ -74,9 +74,7 @@ impl UpstreamPool {
 fn still_open(stream: &TcpStream) -> bool {
     let mut b = [0u8; 1];
     // SAFETY: valid fd owned by `stream`, valid 1-byte buffer.
-    let n = unsafe {
-        libc::recv(stream.as_raw_fd(), b.as_mut_ptr().cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
-    };
+    let n = unsafe { libc::recv(stream.as_raw_fd(), b.as_mut_ptr().cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
     n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
 }
 

@@ -30,10 +30,7 @@ pub type UrlHash = ModuloHash;
 impl ModuloHash {
     /// Lays out both tiers' weights for `pool`: O(servers).
     pub fn new(pool: &Pool) -> Self {
-        ModuloHash {
-            tiers: WeightIndex::tiers(pool),
-            ids: server_ids(pool),
-        }
+        ModuloHash { tiers: WeightIndex::tiers(pool), ids: server_ids(pool) }
     }
 }
 
@@ -67,9 +64,7 @@ mod tests {
         let t = fixture(StrategyKind::IpHash, &[1, 3]);
         let pool = &t.pools[0];
         let h = IpHash::new(pool);
-        let picks: Vec<_> = (0..8_000)
-            .map(|k| h.select(pool, &eligible_all(key_hash(k))).unwrap())
-            .collect();
+        let picks: Vec<_> = (0..8_000).map(|k| h.select(pool, &eligible_all(key_hash(k))).unwrap()).collect();
         for (k, &i) in picks.iter().enumerate().take(100) {
             assert_eq!(h.select(pool, &eligible_all(key_hash(k as u64))), Some(i));
         }
@@ -83,11 +78,7 @@ mod tests {
         let pool = &t.pools[0];
         let h = UrlHash::new(pool);
         let not2 = |i: usize| i != 2;
-        let without = Pick {
-            hash: 0,
-            attempt: 0,
-            eligible: &not2,
-        };
+        let without = Pick { hash: 0, attempt: 0, eligible: &not2 };
         let mut moved_to = vec![0u32; 4];
         for k in 0..5_000 {
             let hash = key_hash(k);
@@ -100,10 +91,7 @@ mod tests {
             }
         }
         // The orphaned keys spread by weight over the rest (1:2:_:1).
-        assert!(
-            moved_to[1] > moved_to[0] && moved_to[1] > moved_to[3],
-            "{moved_to:?}"
-        );
+        assert!(moved_to[1] > moved_to[0] && moved_to[1] > moved_to[3], "{moved_to:?}");
     }
 
     #[test]
@@ -113,11 +101,7 @@ mod tests {
         let h = IpHash::new(pool);
         let only7 = |i: usize| i == 7;
         for k in 0..200 {
-            let pick = Pick {
-                hash: key_hash(k),
-                attempt: 0,
-                eligible: &only7,
-            };
+            let pick = Pick { hash: key_hash(k), attempt: 0, eligible: &only7 };
             assert_eq!(h.select(pool, &pick), Some(7));
         }
     }

@@ -96,11 +96,7 @@ impl Strategy for LeastResponseTime {
         let (i, _, _) = match (sampled, unsampled) {
             (Some(s), Some(u)) => {
                 let probe = u128::from(fastest) * u.1;
-                if cmp_load(probe, u.2, s.1, s.2).is_le() {
-                    u
-                } else {
-                    s
-                }
+                if cmp_load(probe, u.2, s.1, s.2).is_le() { u } else { s }
             }
             (s, u) => s.or(u)?,
         };
@@ -129,11 +125,7 @@ mod tests {
         set_active(&t, 2, 0);
         assert_eq!(lc.select(pool, &eligible_all(0)), Some(2));
         let not2 = |i: usize| i != 2;
-        let pick = Pick {
-            hash: 0,
-            attempt: 0,
-            eligible: &not2,
-        };
+        let pick = Pick { hash: 0, attempt: 0, eligible: &not2 };
         assert_eq!(lc.select(pool, &pick), Some(1));
     }
 
@@ -154,9 +146,7 @@ mod tests {
         let t = fixture(StrategyKind::LeastConnections, &[1, 1, 1, 1]);
         let pool = &t.pools[0];
         let lc = LeastConnections::new(pool);
-        let picks: Vec<_> = (0..400)
-            .map(|_| lc.select(pool, &eligible_all(0)).unwrap())
-            .collect();
+        let picks: Vec<_> = (0..400).map(|_| lc.select(pool, &eligible_all(0)).unwrap()).collect();
         assert_eq!(counts(&picks, 4), [100, 100, 100, 100]);
     }
 

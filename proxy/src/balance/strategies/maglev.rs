@@ -64,10 +64,7 @@ impl ConsistentHash {
     /// Builds the Maglev tables of both tiers for `pool` (the costly part).
     pub fn new(pool: &Pool) -> Self {
         let ids = server_ids(pool);
-        let tiers = [
-            build_table(pool, &ids, false),
-            build_table(pool, &ids, true),
-        ];
+        let tiers = [build_table(pool, &ids, false), build_table(pool, &ids, true)];
         ConsistentHash { tiers, ids }
     }
 }
@@ -87,13 +84,7 @@ fn build_table(pool: &Pool, ids: &[u64], backup: bool) -> Box<[u32]> {
     let mut fillers: Vec<Filler> = Vec::new();
     for (i, s) in pool.servers.iter().enumerate() {
         if s.backup == backup && s.weight > 0 {
-            fillers.push(Filler {
-                index: i as u32,
-                weight: u64::from(s.weight),
-                pos: 0,
-                skip: 0,
-                credit: 0,
-            });
+            fillers.push(Filler { index: i as u32, weight: u64::from(s.weight), pos: 0, skip: 0, credit: 0 });
         }
     }
     if fillers.is_empty() {
@@ -143,11 +134,7 @@ impl Strategy for ConsistentHash {
             }
             let start = (pick.hash % m as u64) as usize;
             for k in 0..WALK {
-                let slot = if start + k < m {
-                    start + k
-                } else {
-                    start + k - m
-                };
+                let slot = if start + k < m { start + k } else { start + k - m };
                 let i = table[slot] as usize;
                 if (pick.eligible)(i) {
                     return Some(i);
@@ -193,19 +180,12 @@ mod tests {
     #[test]
     fn two_builds_agree() {
         let t = fixture(StrategyKind::ConsistentHash, &[1, 1, 3, 1]);
-        let (a, b) = (
-            ConsistentHash::new(&t.pools[0]),
-            ConsistentHash::new(&t.pools[0]),
-        );
+        let (a, b) = (ConsistentHash::new(&t.pools[0]), ConsistentHash::new(&t.pools[0]));
         assert_eq!(a.tiers, b.tiers);
     }
 
     fn specs(weights: &[u16]) -> Vec<(String, u16, bool)> {
-        weights
-            .iter()
-            .enumerate()
-            .map(|(i, &w)| (format!("s{i}"), w, false))
-            .collect()
+        weights.iter().enumerate().map(|(i, &w)| (format!("s{i}"), w, false)).collect()
     }
 
     /// Server name each key maps to.
@@ -230,11 +210,7 @@ mod tests {
         let (before, after) = (placement(&all), placement(&rest));
         let gone = &all[removed].0;
         let moved = before.iter().zip(&after).filter(|(b, a)| b != a).count();
-        let collateral = before
-            .iter()
-            .zip(&after)
-            .filter(|(b, a)| b != a && *b != gone)
-            .count();
+        let collateral = before.iter().zip(&after).filter(|(b, a)| b != a && *b != gone).count();
         (moved as f64 / KEYS as f64, collateral as f64 / KEYS as f64)
     }
 

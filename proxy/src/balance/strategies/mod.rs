@@ -41,9 +41,7 @@ impl Rng {
     pub fn new() -> Self {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, AtomicOrdering::Relaxed);
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         Rng::with_seed(mix64(t ^ mix64(n)))
     }
 
@@ -100,11 +98,7 @@ impl WeightIndex {
                 ends.push(total);
             }
         }
-        WeightIndex {
-            servers: servers.into(),
-            ends: ends.into(),
-            total,
-        }
+        WeightIndex { servers: servers.into(), ends: ends.into(), total }
     }
 
     /// Both tiers, primaries first: the order `choose` asks for them.
@@ -201,22 +195,14 @@ pub(crate) fn rotated(n: usize, start: usize) -> impl Iterator<Item = usize> {
 /// Stable per-server hashes of the server keys (`pool/server`), so every core
 /// and every generation derive the same placement for the same server.
 pub(crate) fn server_ids(pool: &Pool) -> Box<[u64]> {
-    pool.servers
-        .iter()
-        .map(|s| hash_bytes(s.key.as_bytes()))
-        .collect()
+    pool.servers.iter().map(|s| hash_bytes(s.key.as_bytes())).collect()
 }
 
 /// Weighted rendezvous (highest random weight) choice among admitted servers:
 /// deterministic in `hash`, and a server leaving only moves its own keys.
 /// The O(n) last resort of the hash strategies when their tables point only
 /// at ineligible servers.
-pub(crate) fn rendezvous(
-    pool: &Pool,
-    ids: &[u64],
-    hash: u64,
-    ok: &dyn Fn(usize) -> bool,
-) -> Option<usize> {
+pub(crate) fn rendezvous(pool: &Pool, ids: &[u64], hash: u64, ok: &dyn Fn(usize) -> bool) -> Option<usize> {
     let mut best: Option<(bool, f64, usize)> = None;
     for (i, s) in pool.servers.iter().enumerate() {
         let Some(&id) = ids.get(i) else { break };

@@ -21,10 +21,7 @@ impl Random {
 
     /// With a given generator (deterministic tests).
     pub fn with_rng(pool: &Pool, rng: Rng) -> Self {
-        Random {
-            tiers: WeightIndex::tiers(pool),
-            rng,
-        }
+        Random { tiers: WeightIndex::tiers(pool), rng }
     }
 }
 
@@ -53,10 +50,7 @@ impl PowerOfTwo {
 
     /// With a given generator (deterministic tests).
     pub fn with_rng(pool: &Pool, rng: Rng) -> Self {
-        PowerOfTwo {
-            tiers: WeightIndex::tiers(pool),
-            rng,
-        }
+        PowerOfTwo { tiers: WeightIndex::tiers(pool), rng }
     }
 }
 
@@ -90,9 +84,7 @@ mod tests {
         let t = fixture(StrategyKind::Random, &[1, 2, 7]);
         let pool = &t.pools[0];
         let r = Random::with_rng(pool, Rng::with_seed(1));
-        let picks: Vec<_> = (0..20_000)
-            .map(|_| r.select(pool, &eligible_all(0)).unwrap())
-            .collect();
+        let picks: Vec<_> = (0..20_000).map(|_| r.select(pool, &eligible_all(0)).unwrap()).collect();
         let c = counts(&picks, 3);
         for (got, want) in c.iter().zip([2_000.0, 4_000.0, 14_000.0]) {
             assert!(within(*got, want, 0.06), "{c:?}");
@@ -106,11 +98,7 @@ mod tests {
         let r = Random::with_rng(pool, Rng::with_seed(2));
         // Only 3 of 40 eligible: draws mostly miss, the scan fallback decides.
         let few = |i: usize| i.is_multiple_of(15);
-        let pick = Pick {
-            hash: 0,
-            attempt: 0,
-            eligible: &few,
-        };
+        let pick = Pick { hash: 0, attempt: 0, eligible: &few };
         let picks: Vec<_> = (0..9_000).map(|_| r.select(pool, &pick).unwrap()).collect();
         let c = counts(&picks, 40);
         for i in [0, 15, 30] {
@@ -124,14 +112,9 @@ mod tests {
         let t = fixture(StrategyKind::PowerOfTwo, &[1, 3]);
         let pool = &t.pools[0];
         let p = PowerOfTwo::with_rng(pool, Rng::with_seed(3));
-        let picks: Vec<_> = (0..20_000)
-            .map(|_| p.select(pool, &eligible_all(0)).unwrap())
-            .collect();
+        let picks: Vec<_> = (0..20_000).map(|_| p.select(pool, &eligible_all(0)).unwrap()).collect();
         let c = counts(&picks, 2);
-        assert!(
-            within(c[0], 5_000.0, 0.06) && within(c[1], 15_000.0, 0.06),
-            "{c:?}"
-        );
+        assert!(within(c[0], 5_000.0, 0.06) && within(c[1], 15_000.0, 0.06), "{c:?}");
     }
 
     #[test]
@@ -140,9 +123,7 @@ mod tests {
         let pool = &t.pools[0];
         let p = PowerOfTwo::with_rng(pool, Rng::with_seed(4));
         set_active(&t, 2, 50);
-        let picks: Vec<_> = (0..4_000)
-            .map(|_| p.select(pool, &eligible_all(0)).unwrap())
-            .collect();
+        let picks: Vec<_> = (0..4_000).map(|_| p.select(pool, &eligible_all(0)).unwrap()).collect();
         let c = counts(&picks, 4);
         // Server 2 only wins when drawn twice, which distinct draws forbid.
         assert_eq!(c[2], 0, "{c:?}");
@@ -157,11 +138,7 @@ mod tests {
         let pool = &t.pools[0];
         let p = PowerOfTwo::with_rng(pool, Rng::with_seed(5));
         let only1 = |i: usize| i == 1;
-        let pick = Pick {
-            hash: 0,
-            attempt: 0,
-            eligible: &only1,
-        };
+        let pick = Pick { hash: 0, attempt: 0, eligible: &only1 };
         assert_eq!(p.select(pool, &pick), Some(1));
     }
 }

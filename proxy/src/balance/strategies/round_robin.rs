@@ -43,19 +43,13 @@ pub struct WeightedRoundRobin {
 impl WeightedRoundRobin {
     /// All current weights at 0 (NGINX's start state).
     pub fn new(pool: &Pool) -> Self {
-        WeightedRoundRobin {
-            current: pool.servers.iter().map(|_| Cell::new(0)).collect(),
-        }
+        WeightedRoundRobin { current: pool.servers.iter().map(|_| Cell::new(0)).collect() }
     }
 }
 
 impl Strategy for WeightedRoundRobin {
     fn select(&self, pool: &Pool, pick: &Pick<'_>) -> Option<usize> {
-        debug_assert_eq!(
-            pool.servers.len(),
-            self.current.len(),
-            "strategy built for another pool"
-        );
+        debug_assert_eq!(pool.servers.len(), self.current.len(), "strategy built for another pool");
         let mut total = 0i64;
         let mut best: Option<(usize, i64)> = None;
         for (i, (s, cur)) in pool.servers.iter().zip(self.current.iter()).enumerate() {
@@ -87,16 +81,10 @@ mod tests {
         let t = fixture(StrategyKind::RoundRobin, &[1, 5, 1]);
         let pool = &t.pools[0];
         let rr = RoundRobin::new(pool);
-        let got: Vec<_> = (0..6)
-            .map(|_| rr.select(pool, &eligible_all(0)).unwrap())
-            .collect();
+        let got: Vec<_> = (0..6).map(|_| rr.select(pool, &eligible_all(0)).unwrap()).collect();
         assert_eq!(got, [0, 1, 2, 0, 1, 2]);
         let not1 = |i: usize| i != 1;
-        let pick = Pick {
-            hash: 0,
-            attempt: 0,
-            eligible: &not1,
-        };
+        let pick = Pick { hash: 0, attempt: 0, eligible: &not1 };
         let got: Vec<_> = (0..4).map(|_| rr.select(pool, &pick).unwrap()).collect();
         assert_eq!(got, [0, 2, 0, 2]);
     }
@@ -106,9 +94,7 @@ mod tests {
         let t = fixture(StrategyKind::WeightedRoundRobin, &[3, 1]);
         let pool = &t.pools[0];
         let wrr = WeightedRoundRobin::new(pool);
-        let picks: Vec<_> = (0..1000)
-            .map(|_| wrr.select(pool, &eligible_all(0)).unwrap())
-            .collect();
+        let picks: Vec<_> = (0..1000).map(|_| wrr.select(pool, &eligible_all(0)).unwrap()).collect();
         assert_eq!(counts(&picks, 2), [750, 250]);
         // Smooth: the light server never waits more than 3 picks.
         assert_eq!(&picks[..8], &[0, 0, 1, 0, 0, 0, 1, 0]);
@@ -120,11 +106,7 @@ mod tests {
         let pool = &t.pools[0];
         let wrr = WeightedRoundRobin::new(pool);
         let not1 = |i: usize| i != 1;
-        let pick = Pick {
-            hash: 0,
-            attempt: 0,
-            eligible: &not1,
-        };
+        let pick = Pick { hash: 0, attempt: 0, eligible: &not1 };
         let picks: Vec<_> = (0..300).map(|_| wrr.select(pool, &pick).unwrap()).collect();
         assert_eq!(counts(&picks, 3), [200, 0, 100]);
     }

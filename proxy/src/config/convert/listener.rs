@@ -23,8 +23,7 @@ impl Cx {
         let l = l.into_inner();
         let at = format!("listener[{i}]");
         let k = |field: &str| format!("{at}.{field}");
-        let (name, name_span) =
-            self.name(l.name, &at, header.clone(), format!("listener-{}", i + 1));
+        let (name, name_span) = self.name(l.name, &at, header.clone(), format!("listener-{}", i + 1));
         // bind_span is kept only for a valid address, for `unique_binds`.
         let (bind, bind_span) = match l.bind {
             Some(b) => match parse_addr(b.get_ref(), true) {
@@ -35,11 +34,7 @@ impl Cx {
                 }
             },
             None => {
-                self.issue(
-                    Some(header.clone()),
-                    k("bind"),
-                    "missing required key `bind` (IP:port)",
-                );
+                self.issue(Some(header.clone()), k("bind"), "missing required key `bind` (IP:port)");
                 (NO_ADDR, None)
             }
         };
@@ -57,33 +52,13 @@ impl Cx {
             }
         }
         out.forward_headers = l.forward_headers.unwrap_or(out.forward_headers);
-        out.backlog = self.int(
-            l.backlog,
-            k("backlog"),
-            1..=i64::from(i32::MAX),
-            out.backlog,
-        );
+        out.backlog = self.int(l.backlog, k("backlog"), 1..=i64::from(i32::MAX), out.backlog);
 
         let (lim, d) = (l.limits.unwrap_or_default(), out.limits.clone());
         out.limits = ListenerLimits {
-            max_head_size: self.size(
-                lim.max_head_size,
-                k("limits.max_head_size"),
-                1024,
-                d.max_head_size,
-            ),
-            max_headers: self.int(
-                lim.max_headers,
-                k("limits.max_headers"),
-                1..=10_000,
-                d.max_headers,
-            ),
-            max_uri_length: self.size(
-                lim.max_uri_length,
-                k("limits.max_uri_length"),
-                1,
-                d.max_uri_length,
-            ),
+            max_head_size: self.size(lim.max_head_size, k("limits.max_head_size"), 1024, d.max_head_size),
+            max_headers: self.int(lim.max_headers, k("limits.max_headers"), 1..=10_000, d.max_headers),
+            max_uri_length: self.size(lim.max_uri_length, k("limits.max_uri_length"), 1, d.max_uri_length),
             max_connections: self.int(
                 lim.max_connections,
                 k("limits.max_connections"),
@@ -93,44 +68,20 @@ impl Cx {
         };
         let (t, d) = (l.timeouts.unwrap_or_default(), out.timeouts.clone());
         out.timeouts = ListenerTimeouts {
-            client_header: self.positive_duration(
-                t.client_header,
-                k("timeouts.client_header"),
-                d.client_header,
-            ),
+            client_header: self.positive_duration(t.client_header, k("timeouts.client_header"), d.client_header),
             keepalive: self.duration(t.keepalive, k("timeouts.keepalive"), d.keepalive),
-            client_body: self.positive_duration(
-                t.client_body,
-                k("timeouts.client_body"),
-                d.client_body,
-            ),
+            client_body: self.positive_duration(t.client_body, k("timeouts.client_body"), d.client_body),
         };
         (out, name_span, bind_span)
     }
 
     /// The pool a listener forwards to: named, or the only one there is.
-    fn pool_ref(
-        &mut self,
-        r: Option<Spanned<String>>,
-        at: &str,
-        header: Range<usize>,
-        pools: &[PoolConfig],
-    ) -> String {
-        let names = || {
-            pools
-                .iter()
-                .map(|p| format!("\"{}\"", p.name))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+    fn pool_ref(&mut self, r: Option<Spanned<String>>, at: &str, header: Range<usize>, pools: &[PoolConfig]) -> String {
+        let names = || pools.iter().map(|p| format!("\"{}\"", p.name)).collect::<Vec<_>>().join(", ");
         match r {
             Some(r) => {
                 if !pools.is_empty() && !pools.iter().any(|p| &p.name == r.get_ref()) {
-                    let msg = format!(
-                        "pool \"{}\" does not exist; defined pools: {}",
-                        r.get_ref(),
-                        names()
-                    );
+                    let msg = format!("pool \"{}\" does not exist; defined pools: {}", r.get_ref(), names());
                     self.issue(Some(r.span()), format!("{at}.pool"), msg);
                 }
                 r.into_inner()
@@ -139,11 +90,7 @@ impl Cx {
             None => {
                 // With no pools at all, that is already reported once.
                 if !pools.is_empty() {
-                    let msg = format!(
-                        "missing key `pool`: there are {} pools ({}), name one",
-                        pools.len(),
-                        names()
-                    );
+                    let msg = format!("missing key `pool`: there are {} pools ({}), name one", pools.len(), names());
                     self.issue(Some(header), format!("{at}.pool"), msg);
                 }
                 String::new()
@@ -153,11 +100,7 @@ impl Cx {
 
     /// Two listeners on one address would silently share it (SO_REUSEPORT).
     /// `spans[i]` is `None` where listener `i` has no valid `bind`.
-    pub(super) fn unique_binds(
-        &mut self,
-        listeners: &[ListenerConfig],
-        spans: &[Option<Range<usize>>],
-    ) {
+    pub(super) fn unique_binds(&mut self, listeners: &[ListenerConfig], spans: &[Option<Range<usize>>]) {
         let mut seen: HashMap<SocketAddr, usize> = HashMap::new();
         for (i, l) in listeners.iter().enumerate() {
             let Some(Some(span)) = spans.get(i) else {
@@ -167,10 +110,7 @@ impl Cx {
                 continue;
             }
             if let Some(&first) = seen.get(&l.bind) {
-                let msg = format!(
-                    "{} is already bound by listener[{first}] (\"{}\")",
-                    l.bind, listeners[first].name
-                );
+                let msg = format!("{} is already bound by listener[{first}] (\"{}\")", l.bind, listeners[first].name);
                 self.issue(Some(span.clone()), format!("listener[{i}].bind"), msg);
             } else {
                 seen.insert(l.bind, i);

@@ -25,10 +25,7 @@ impl Cx {
                 Some(kind) => out.strategy = kind,
                 None => {
                     let valid = StrategyKind::ALL.map(StrategyKind::name).join(", ");
-                    let msg = format!(
-                        "unknown strategy \"{}\"; valid strategies: {valid}",
-                        s.get_ref()
-                    );
+                    let msg = format!("unknown strategy \"{}\"; valid strategies: {valid}", s.get_ref());
                     self.issue(Some(s.span()), k("strategy"), msg);
                 }
             }
@@ -48,26 +45,12 @@ impl Cx {
         };
         let (ka, d) = (p.keepalive.unwrap_or_default(), out.keepalive.clone());
         out.keepalive = KeepaliveConfig {
-            max_idle: self.int(
-                ka.max_idle,
-                k("keepalive.max_idle"),
-                0..=1_000_000,
-                d.max_idle,
-            ),
-            idle_timeout: self.duration(
-                ka.idle_timeout,
-                k("keepalive.idle_timeout"),
-                d.idle_timeout,
-            ),
+            max_idle: self.int(ka.max_idle, k("keepalive.max_idle"), 0..=1_000_000, d.max_idle),
+            idle_timeout: self.duration(ka.idle_timeout, k("keepalive.idle_timeout"), d.idle_timeout),
         };
         let (ps, d) = (p.passive.unwrap_or_default(), out.passive.clone());
         out.passive = PassiveConfig {
-            max_fails: self.int(
-                ps.max_fails,
-                k("passive.max_fails"),
-                1..=1_000_000,
-                d.max_fails,
-            ),
+            max_fails: self.int(ps.max_fails, k("passive.max_fails"), 1..=1_000_000, d.max_fails),
             cooldown: self.duration(ps.cooldown, k("passive.cooldown"), d.cooldown),
         };
 
@@ -81,28 +64,15 @@ impl Cx {
             out.servers.push(server);
             name_spans.push(span);
         }
-        self.unique(
-            out.servers.iter().map(|s| &s.name),
-            &k("server"),
-            &name_spans,
-        );
+        self.unique(out.servers.iter().map(|s| &s.name), &k("server"), &name_spans);
         (out, name_span)
     }
 
     /// `hash_key`, checked against what `ip_hash`/`url_hash` imply.
-    fn hash_key(
-        &mut self,
-        h: Option<Spanned<String>>,
-        key: String,
-        strategy: StrategyKind,
-    ) -> HashKey {
+    fn hash_key(&mut self, h: Option<Spanned<String>>, key: String, strategy: StrategyKind) -> HashKey {
         let Some(h) = h else {
             // url_hash hashes the request target unless told to use the path only.
-            return if strategy == StrategyKind::UrlHash {
-                HashKey::Uri
-            } else {
-                HashKey::ClientIp
-            };
+            return if strategy == StrategyKind::UrlHash { HashKey::Uri } else { HashKey::ClientIp };
         };
         let parsed = match parse_hash_key(h.get_ref()) {
             Ok(parsed) => parsed,
@@ -112,19 +82,14 @@ impl Cx {
             }
         };
         let clash = match strategy {
-            StrategyKind::IpHash if parsed != HashKey::ClientIp => {
-                Some("ip_hash always hashes client_ip")
-            }
+            StrategyKind::IpHash if parsed != HashKey::ClientIp => Some("ip_hash always hashes client_ip"),
             StrategyKind::UrlHash if !matches!(parsed, HashKey::Path | HashKey::Uri) => {
                 Some("url_hash hashes \"uri\" or \"path\"")
             }
             _ => None,
         };
         if let Some(why) = clash {
-            let msg = format!(
-                "hash_key \"{}\" conflicts with the strategy: {why}; use consistent_hash",
-                h.get_ref()
-            );
+            let msg = format!("hash_key \"{}\" conflicts with the strategy: {why}; use consistent_hash", h.get_ref());
             self.issue(Some(h.span()), key, msg);
         }
         parsed
@@ -136,10 +101,7 @@ impl Cx {
             if is_token(c.get_ref()) {
                 out.cookie = c.into_inner();
             } else {
-                let msg = format!(
-                    "\"{}\" is not a valid cookie name (letters, digits, !#$%&'*+-.^_`|~)",
-                    c.get_ref()
-                );
+                let msg = format!("\"{}\" is not a valid cookie name (letters, digits, !#$%&'*+-.^_`|~)", c.get_ref());
                 self.issue(Some(c.span()), format!("{at}.sticky.cookie"), msg);
             }
         }
@@ -151,12 +113,7 @@ impl Cx {
     }
 
     /// Returns the server and where its name is.
-    fn server(
-        &mut self,
-        j: usize,
-        s: Spanned<raw::Server>,
-        pool_at: &str,
-    ) -> (ServerConfig, Range<usize>) {
+    fn server(&mut self, j: usize, s: Spanned<raw::Server>, pool_at: &str) -> (ServerConfig, Range<usize>) {
         let header = s.span();
         let s = s.into_inner();
         let at = format!("{pool_at}.server[{j}]");
@@ -168,11 +125,7 @@ impl Cx {
                 NO_ADDR
             }),
             None => {
-                self.issue(
-                    Some(header),
-                    k("addr"),
-                    "missing required key `addr` (IP:port or host:port)",
-                );
+                self.issue(Some(header), k("addr"), "missing required key `addr` (IP:port or host:port)");
                 NO_ADDR
             }
         };
@@ -180,11 +133,7 @@ impl Cx {
         out.weight = self.int(s.weight, k("weight"), 0..=256, out.weight);
         if let Some(z) = s.zone {
             if z.get_ref().trim().is_empty() {
-                self.issue(
-                    Some(z.span()),
-                    k("zone"),
-                    "zone is empty; omit the key for no zone",
-                );
+                self.issue(Some(z.span()), k("zone"), "zone is empty; omit the key for no zone");
             } else {
                 out.zone = Some(z.into_inner());
             }

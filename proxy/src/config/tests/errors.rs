@@ -23,10 +23,7 @@ fn unknown_key_names_key_and_expected_keys() {
 
 #[test]
 fn unknown_key_in_inline_sticky_table() {
-    let src = MINIMAL.replace(
-        "[[pool]]\n",
-        "[[pool]]\nsticky = { cookie = \"A\", maxage = 3 }\n",
-    );
+    let src = MINIMAL.replace("[[pool]]\n", "[[pool]]\nsticky = { cookie = \"A\", maxage = 3 }\n");
     let e = one_error(&src);
     assert_at(&e, &src, "maxage", "pool[0].sticky.maxage");
     assert!(e.message.contains("`max_age`"), "{e}");
@@ -57,10 +54,7 @@ fn weight_out_of_range() {
     assert_at(&e, &src, "300", "pool[0].server[0].weight");
     assert_eq!(e.message, "weight 300 is outside 0–256");
     let (line, col) = pos(&src, "300");
-    assert_eq!(
-        e.to_string(),
-        format!("lb.toml:{line}:{col}: pool[0].server[0].weight: weight 300 is outside 0–256")
-    );
+    assert_eq!(e.to_string(), format!("lb.toml:{line}:{col}: pool[0].server[0].weight: weight 300 is outside 0–256"));
 }
 
 #[test]
@@ -82,9 +76,7 @@ fn bad_addresses() {
 
 #[test]
 fn missing_required_keys() {
-    let src = MINIMAL
-        .replace("bind = \"127.0.0.1:8000\"", "")
-        .replace("addr = \"127.0.0.1:5000\"", "");
+    let src = MINIMAL.replace("bind = \"127.0.0.1:8000\"", "").replace("addr = \"127.0.0.1:5000\"", "");
     let errs = errors(&src);
     assert_eq!(errs.len(), 2, "{errs:#?}");
     assert_at(&errs[0], &src, "[[listener]]", "listener[0].bind");
@@ -123,18 +115,11 @@ addr = "127.0.0.1:5002"
     // 1-based line:column of the n-th (1-based) occurrence of `needle`.
     let nth = |needle: &str, n: usize| {
         let at = src.match_indices(needle).nth(n - 1).unwrap().0;
-        (
-            src[..at].matches('\n').count() + 1,
-            at - src[..at].rfind('\n').unwrap(),
-        )
+        (src[..at].matches('\n').count() + 1, at - src[..at].rfind('\n').unwrap())
     };
     assert_eq!((errs[0].line, errs[0].column), nth("\"web\"", 2));
     assert_eq!(errs[0].key, "listener[1].name");
-    assert!(
-        errs[0].message.contains("duplicate listener name \"web\""),
-        "{}",
-        errs[0]
-    );
+    assert!(errs[0].message.contains("duplicate listener name \"web\""), "{}", errs[0]);
     assert_eq!((errs[1].line, errs[1].column), nth("\"s1\"", 2));
     assert_eq!(errs[1].key, "pool[0].server[1].name");
     assert_eq!((errs[2].line, errs[2].column), nth("\"app\"", 4));
@@ -169,8 +154,7 @@ fn missing_pool_reference() {
 
 #[test]
 fn pool_may_be_omitted_only_with_one_pool() {
-    let src =
-        format!("{MINIMAL}[[pool]]\nname = \"b\"\n[[pool.server]]\naddr = \"127.0.0.1:5001\"\n");
+    let src = format!("{MINIMAL}[[pool]]\nname = \"b\"\n[[pool.server]]\naddr = \"127.0.0.1:5001\"\n");
     let e = one_error(&src);
     assert_at(&e, &src, "[[listener]]", "listener[0].pool");
 }
@@ -215,10 +199,7 @@ fn runtime_ranges() {
 
 #[test]
 fn bad_names_and_cookie() {
-    let src = MINIMAL.replace(
-        "[[pool]]\n",
-        "[[pool]]\nname = \"my pool\"\nsticky = { cookie = \"a;b\" }\n",
-    );
+    let src = MINIMAL.replace("[[pool]]\n", "[[pool]]\nname = \"my pool\"\nsticky = { cookie = \"a;b\" }\n");
     let errs = errors(&src);
     assert_eq!(errs.len(), 2, "{errs:#?}");
     assert_at(&errs[0], &src, "\"my pool\"", "pool[0].name");
@@ -303,10 +284,7 @@ weight = 300
 
 #[test]
 fn columns_count_characters_not_bytes() {
-    let src = MINIMAL.replace(
-        "[[pool]]\n",
-        "[[pool]]\nsticky = { cookie = \"é\", x = 1 }\n",
-    );
+    let src = MINIMAL.replace("[[pool]]\n", "[[pool]]\nsticky = { cookie = \"é\", x = 1 }\n");
     let e = one_error(&src);
     assert_eq!((e.line, e.column), (pos(&src, "sticky").0, 26), "{e}");
     assert_eq!(e.key, "pool[0].sticky.x");

@@ -37,9 +37,7 @@ pub(super) fn one_error(src: &str) -> ConfigError {
 
 /// 1-based line:column of the first occurrence of `needle` in `src`.
 pub(super) fn pos(src: &str, needle: &str) -> (usize, usize) {
-    let at = src
-        .find(needle)
-        .unwrap_or_else(|| panic!("{needle:?} not in source"));
+    let at = src.find(needle).unwrap_or_else(|| panic!("{needle:?} not in source"));
     let line = src[..at].matches('\n').count() + 1;
     let col = at - src[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
     (line, col)

@@ -113,18 +113,9 @@ weight = 256
         hash_key: HashKey::Header("x-user".into()),
         sticky: Some(StickyConfig::default()),
         retries: 0,
-        timeouts: PoolTimeouts {
-            connect: secs(1),
-            response: secs(120),
-        },
-        keepalive: KeepaliveConfig {
-            max_idle: 0,
-            idle_timeout: secs(90),
-        },
-        passive: PassiveConfig {
-            max_fails: 5,
-            cooldown: secs(3600),
-        },
+        timeouts: PoolTimeouts { connect: secs(1), response: secs(120) },
+        keepalive: KeepaliveConfig { max_idle: 0, idle_timeout: secs(90) },
+        passive: PassiveConfig { max_fails: 5, cooldown: secs(3600) },
         servers: vec![a1, ServerConfig::new("server-2", addr("10.0.0.2:80"))],
     };
     let mut api_server = ServerConfig::new("server-1", addr("10.0.1.1:8080"));
@@ -132,10 +123,7 @@ weight = 256
     let mut api = PoolConfig::new("api", vec![api_server]);
     api.strategy = StrategyKind::ConsistentHash;
     api.hash_key = HashKey::Cookie("session".into());
-    api.sticky = Some(StickyConfig {
-        cookie: "SERVERID".into(),
-        max_age: Some(secs(3600)),
-    });
+    api.sticky = Some(StickyConfig { cookie: "SERVERID".into(), max_age: Some(secs(3600)) });
 
     let expected = Config {
         runtime: RuntimeConfig {
@@ -145,10 +133,7 @@ weight = 256
             access_log: true,
             drain_timeout: secs(60),
         },
-        admin: AdminConfig {
-            socket: PathBuf::from("/run/fastlb/admin.sock"),
-            mode: 0o660,
-        },
+        admin: AdminConfig { socket: PathBuf::from("/run/fastlb/admin.sock"), mode: 0o660 },
         listeners: vec![web, tcp],
         pools: vec![app, api],
     };
@@ -161,15 +146,8 @@ fn minimal_config_takes_defaults() {
     let expected = Config {
         runtime: RuntimeConfig::default(),
         admin: AdminConfig::default(),
-        listeners: vec![ListenerConfig::http(
-            "listener-1",
-            addr("127.0.0.1:8000"),
-            "pool-1",
-        )],
-        pools: vec![PoolConfig::new(
-            "pool-1",
-            vec![ServerConfig::new("server-1", addr("127.0.0.1:5000"))],
-        )],
+        listeners: vec![ListenerConfig::http("listener-1", addr("127.0.0.1:8000"), "pool-1")],
+        pools: vec![PoolConfig::new("pool-1", vec![ServerConfig::new("server-1", addr("127.0.0.1:5000"))])],
     };
     assert_eq!(c, expected);
     assert_eq!(c.admin.socket, PathBuf::from(DEFAULT_ADMIN_SOCKET));
@@ -185,10 +163,8 @@ fn example_file_parses_with_documented_defaults() {
     let c = parse(src, "examples/lb.toml").unwrap_or_else(|e| panic!("{e}"));
     // The example shows defaults, so apart from names and the second
     // server it must equal an all-defaults config.
-    let servers = vec![
-        ServerConfig::new("s1", addr("127.0.0.1:5000")),
-        ServerConfig::new("s2", addr("127.0.0.1:5001")),
-    ];
+    let servers =
+        vec![ServerConfig::new("s1", addr("127.0.0.1:5000")), ServerConfig::new("s2", addr("127.0.0.1:5001"))];
     let expected = Config {
         runtime: RuntimeConfig::default(),
         admin: AdminConfig::default(),
@@ -202,20 +178,13 @@ fn example_file_parses_with_documented_defaults() {
 fn sticky_forms() {
     let with = |sticky: &str| {
         let src = MINIMAL.replace("[[pool]]\n", &format!("[[pool]]\n{sticky}\n"));
-        parse(&src, "lb.toml")
-            .unwrap_or_else(|e| panic!("{e}"))
-            .pools
-            .remove(0)
-            .sticky
+        parse(&src, "lb.toml").unwrap_or_else(|e| panic!("{e}")).pools.remove(0).sticky
     };
     assert_eq!(with("sticky = false"), None);
     assert_eq!(with("sticky = true"), Some(StickyConfig::default()));
     assert_eq!(
         with("sticky = { max_age = 30 }"),
-        Some(StickyConfig {
-            cookie: DEFAULT_STICKY_COOKIE.into(),
-            max_age: Some(secs(30))
-        })
+        Some(StickyConfig { cookie: DEFAULT_STICKY_COOKIE.into(), max_age: Some(secs(30)) })
     );
 }
 
@@ -227,20 +196,9 @@ fn hash_key_forms_and_strategy_defaults() {
     };
     assert_eq!(with("hash_key = \"path\"").unwrap().hash_key, HashKey::Path);
     assert_eq!(with("hash_key = \"uri\"").unwrap().hash_key, HashKey::Uri);
-    assert_eq!(
-        with("strategy = \"url_hash\"").unwrap().hash_key,
-        HashKey::Uri
-    );
-    assert_eq!(
-        with("strategy = \"uri\"\nhash_key = \"path\"")
-            .unwrap()
-            .hash_key,
-        HashKey::Path
-    );
-    assert_eq!(
-        with("strategy = \"ip_hash\"").unwrap().hash_key,
-        HashKey::ClientIp
-    );
+    assert_eq!(with("strategy = \"url_hash\"").unwrap().hash_key, HashKey::Uri);
+    assert_eq!(with("strategy = \"uri\"\nhash_key = \"path\"").unwrap().hash_key, HashKey::Path);
+    assert_eq!(with("strategy = \"ip_hash\"").unwrap().hash_key, HashKey::ClientIp);
     for bad in [
         "hash_key = \"header:\"",
         "hash_key = \"cookie:a b\"",
@@ -256,10 +214,7 @@ fn hash_key_forms_and_strategy_defaults() {
 #[test]
 fn every_strategy_name_is_accepted() {
     for kind in StrategyKind::ALL {
-        let src = MINIMAL.replace(
-            "[[pool]]\n",
-            &format!("[[pool]]\nstrategy = \"{}\"\n", kind.name()),
-        );
+        let src = MINIMAL.replace("[[pool]]\n", &format!("[[pool]]\nstrategy = \"{}\"\n", kind.name()));
         assert_eq!(parse(&src, "lb.toml").unwrap().pools[0].strategy, kind);
     }
 }
@@ -283,10 +238,7 @@ fn duration_syntax() {
     assert!(d("5 s").is_err());
     assert!(d("99999999999999999999s").is_err());
     assert!(d("9999999999999999h").is_err());
-    assert_eq!(
-        super::values::parse_duration(&IntOrStr::Int(3)),
-        Ok(secs(3))
-    );
+    assert_eq!(super::values::parse_duration(&IntOrStr::Int(3)), Ok(secs(3)));
 }
 
 fn raw_duration(s: &str) -> Result<Duration, String> {
@@ -332,10 +284,7 @@ fn load_reads_files_and_reports_io_errors() {
     assert_eq!(load(&path).unwrap().pools[0].servers.len(), 1);
     std::fs::write(&path, MINIMAL.replace("addr = ", "weight = 300\naddr = ")).unwrap();
     let e = load(&path).unwrap_err();
-    assert!(
-        e.to_string().starts_with(&format!("{}:", path.display())),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with(&format!("{}:", path.display())), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 
     let e = load(&dir.join("missing.toml")).unwrap_err();
