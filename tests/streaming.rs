@@ -20,6 +20,7 @@ fn warm_proxy() -> (Backend, Proxy) {
 fn assert_memory_bounded(proxy: &Proxy, before_kib: u64, what: &str) {
     let after = proxy.mem();
     let growth = after.hwm_kib.saturating_sub(before_kib);
+    eprintln!("{what}: VmHWM {before_kib} -> {} KiB, VmRSS {} KiB", after.hwm_kib, after.rss_kib);
     assert!(
         growth < MAX_HWM_GROWTH_KIB,
         "{what}: proxy VmHWM grew by {growth} KiB ({before_kib} -> {} KiB; VmRSS now {} KiB)",

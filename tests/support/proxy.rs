@@ -225,6 +225,12 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
+        if thread::panicking() {
+            // The proxy's own account of a failing test, last 4 KiB.
+            let log = self.stderr();
+            let tail: String = log.chars().rev().take(4096).collect::<Vec<_>>().into_iter().rev().collect();
+            eprintln!("--- fastlb (pid {}) stderr tail ---\n{tail}--- end ---", self.child.id());
+        }
         if self.is_running() {
             let pid = self.child.id() as libc::pid_t;
             // SAFETY: plain syscall on the PID of our own, not yet reaped child.
