@@ -204,7 +204,7 @@ pub async fn handle(
         http::cookie(buf, &head.headers, n)
     });
     let info = ReqInfo {
-        method: head.method.clone(),
+        method: head.method,
         client_minor: head.minor_version,
         client_keep: head.keep_alive && !ctx.draining.get(),
         upgrade: head.upgrade,
