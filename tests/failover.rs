@@ -7,7 +7,20 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{Backend, Cfg, Client, Mode, Proxy, get, pattern_block, wait_until};
+use support::{Backend, Cfg, Client, Mode, Proxy, Response, get, pattern_block, wait_until};
+
+/// GET / on a fresh connection, expecting an error `status` with
+/// `connection: close` and the connection then closed (the contract for
+/// every error response).
+fn expect_error(proxy: &Proxy, status: u16) -> Response {
+    let mut c = Client::connect(proxy.addr);
+    c.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    let r = c.try_read_response().unwrap_or_else(|e| panic!("expected {status}, reading failed: {e}"));
+    assert_eq!(r.status, status, "{r:?}");
+    assert!(r.says_close(), "{status} without `connection: close`: {:?}", r.head.fields);
+    assert!(c.is_closed(), "connection left open after {status}");
+    r
+}
 
 #[test]
 fn backend_killed_mid_load_loses_no_requests_and_leaves_rotation() {
@@ -118,8 +131,7 @@ fn all_backends_down_is_502() {
     a.stop();
     b.stop();
     let proxy = Proxy::cli(&[&a, &b], &[]);
-    let r = get(proxy.addr, "/");
-    assert_eq!(r.status, 502, "{r:?}");
+    expect_error(&proxy, 502);
 }
 
 #[test]
@@ -127,10 +139,7 @@ fn never_answering_backend_is_504() {
     let b = Backend::with_mode("mute", Mode::NeverAnswer);
     let proxy =
         Cfg::new("round_robin", &[&b]).pool_tables("[pool.timeouts]\nconnect = \"3s\"\nresponse = \"1s\"").start();
-    let mut c = Client::connect(proxy.addr);
-    c.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
-    let r = c.try_read_response().unwrap_or_else(|e| panic!("expected 504 within 10 s (response = 1s): {e}"));
-    assert_eq!(r.status, 504, "{r:?}");
+    expect_error(&proxy, 504);
     assert!(b.requests() >= 1);
 }
 
@@ -138,14 +147,32 @@ fn never_answering_backend_is_504() {
 fn invalid_backend_response_is_502() {
     let b = Backend::with_mode("junk", Mode::Invalid);
     let proxy = Proxy::cli(&[&b], &[]);
-    assert_eq!(get(proxy.addr, "/").status, 502);
+    expect_error(&proxy, 502);
 }
 
 #[test]
 fn backend_closing_mid_head_is_502() {
     let b = Backend::with_mode("cut", Mode::CloseMidHead);
     let proxy = Proxy::cli(&[&b], &[]);
-    assert_eq!(get(proxy.addr, "/").status, 502);
+    expect_error(&proxy, 502);
+}
+
+#[test]
+fn backend_response_with_conflicting_content_lengths_is_502() {
+    // RFC 9112 §6.3: a proxy MUST discard such a response and send 502.
+    let b = Backend::with_mode(
+        "smuggler",
+        Mode::Raw("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 12\r\n\r\nhello, world"),
+    );
+    let proxy = Proxy::cli(&[&b], &[]);
+    expect_error(&proxy, 502);
+}
+
+#[test]
+fn backend_response_with_invalid_content_length_is_502() {
+    let b = Backend::with_mode("junk", Mode::Raw("HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\nhello"));
+    let proxy = Proxy::cli(&[&b], &[]);
+    expect_error(&proxy, 502);
 }
 
 #[test]
@@ -165,8 +192,7 @@ fn backend_closing_mid_body_is_not_passed_off_as_complete() {
 fn all_servers_weight_zero_is_503() {
     let (a, b) = (Backend::start("a"), Backend::start("b"));
     let proxy = Cfg::new("round_robin", &[&a, &b]).weights(&[0, 0]).start();
-    let r = get(proxy.addr, "/");
-    assert_eq!(r.status, 503, "{r:?}");
+    expect_error(&proxy, 503);
     assert_eq!(a.requests() + b.requests(), 0);
 }
 

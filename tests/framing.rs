@@ -292,6 +292,29 @@ fn pipelined_requests_are_answered_in_order() {
 }
 
 #[test]
+fn pipelined_responses_keep_request_order_not_completion_order() {
+    let b = Backend::start("b");
+    let proxy = Proxy::cli(&[&b], &[]);
+    let mut c = Client::connect(proxy.addr);
+    c.send(b"GET /delay/300 HTTP/1.1\r\nHost: a\r\n\r\nGET /p/1 HTTP/1.1\r\nHost: a\r\n\r\nGET /p/2 HTTP/1.1\r\nHost: a\r\n\r\n");
+    for path in ["/delay/300", "/p/1", "/p/2"] {
+        let r = c.read_response();
+        assert_eq!((r.status, r.header("x-path")), (200, Some(path)), "pipelined responses reordered: {r:?}");
+    }
+}
+
+#[test]
+fn client_connection_close_is_honoured() {
+    let b = Backend::start("b");
+    let proxy = Proxy::cli(&[&b], &[]);
+    let mut c = Client::connect(proxy.addr);
+    let r = c.request("GET", "/", &[("Connection", "close")], b"");
+    assert_eq!(r.status, 200);
+    assert!(r.says_close(), "response to `Connection: close` lacks it: {:?}", r.head.fields);
+    assert!(c.is_closed(), "proxy kept the connection open after `Connection: close`");
+}
+
+#[test]
 fn keepalive_reuses_backend_connections() {
     let b = Backend::start("b");
     let proxy = Proxy::cli(&[&b], &[]);
@@ -442,6 +465,20 @@ fn forwarded_headers_are_added() {
     support::get_with(proxy.addr, "/echo-headers", &[("X-Forwarded-For", "203.0.113.9")]);
     let seen = b.last().head;
     assert_eq!(seen.get_all("x-forwarded-for").join(", "), "203.0.113.9, 127.0.0.1", "{:?}", seen.fields);
+    support::get_with(
+        proxy.addr,
+        "/echo-headers",
+        &[("X-Forwarded-For", "203.0.113.9"), ("X-Forwarded-For", "10.1.1.1")],
+    );
+    let seen = b.last().head;
+    assert_eq!(
+        seen.get_all("x-forwarded-for").join(", "),
+        "203.0.113.9, 10.1.1.1, 127.0.0.1",
+        "two client XFF fields: {:?}",
+        seen.fields
+    );
+    support::get_with(proxy.addr, "/echo-headers", &[("X-Forwarded-For", "203.0.113.9")]);
+    let seen = b.last().head;
     assert_eq!(seen.get("x-real-ip"), Some("127.0.0.1"));
     assert_eq!(seen.get("x-forwarded-proto"), Some("http"));
     support::get(proxy.addr, "/echo-headers");

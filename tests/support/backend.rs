@@ -27,6 +27,8 @@ pub enum Mode {
     ReadBodyThenClose,
     /// Reads the request and never answers (until stopped).
     NeverAnswer,
+    /// Reads the request, writes these exact bytes, closes.
+    Raw(&'static str),
 }
 
 /// One request as the backend saw it.
@@ -64,6 +66,7 @@ struct Shared {
 /// - `/chunked`: a chunked body (`CHUNKED_BODY`) with a trailer `x-checksum: 42`;
 /// - `/status/NNN`: that status (204/304 without body);
 /// - `/hop`: a response carrying hop-by-hop fields that must not reach the client;
+/// - `/delay/MS`: 200 after waiting MS milliseconds;
 /// - a request with `Upgrade: websocket`: 101 then a frame echo;
 /// - anything else: 200 with body = id.
 ///
@@ -253,6 +256,10 @@ fn serve(mut wire: Wire, sh: &Shared, id: &str, mode: Mode, delay: Duration) -> 
                 return Ok(());
             }
             Mode::ReadBodyThenClose => return Ok(()),
+            Mode::Raw(bytes) => {
+                wire.write_all(bytes.as_bytes())?;
+                return Ok(());
+            }
             Mode::NeverAnswer => {
                 // Hold the connection until the peer or stop() closes it.
                 let _ = wire.stream.set_read_timeout(None);
@@ -319,6 +326,10 @@ fn serve(mut wire: Wire, sh: &Shared, id: &str, mode: Mode, delay: Duration) -> 
                 simple(&format!("{code} {reason}"), id.as_bytes(), "")
             };
             wire.write_all(&out)?;
+        } else if let Some(ms) = path.strip_prefix("/delay/") {
+            let ms: u64 = ms.parse().map_err(|_| super::wire::invalid("bad /delay/MS"))?;
+            thread::sleep(Duration::from_millis(ms));
+            wire.write_all(&simple("200 OK", id.as_bytes(), ""))?;
         } else if path == "/hop" {
             let extra = "connection: keep-alive, x-backend-secret\r\nx-backend-secret: 1\r\nkeep-alive: timeout=5\r\nx-kept: yes\r\n";
             wire.write_all(&simple("200 OK", id.as_bytes(), extra))?;
