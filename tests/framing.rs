@@ -304,6 +304,72 @@ fn pipelined_responses_keep_request_order_not_completion_order() {
 }
 
 #[test]
+fn a_hundred_pipelined_requests_in_one_write() {
+    let b = Backend::start("b");
+    let proxy = Proxy::cli(&[&b], &[]);
+    let mut c = Client::connect(proxy.addr);
+    let raw: String =
+        (0..100).map(|i| format!("GET /p/{i} HTTP/1.1\r\nHost: a\r\nX-Pad: {}\r\n\r\n", "p".repeat(200))).collect();
+    c.send(raw.as_bytes());
+    for i in 0..100 {
+        let r = c.read_response();
+        assert_eq!((r.status, r.header("x-path")), (200, Some(format!("/p/{i}").as_str())), "pipelined response {i}");
+    }
+}
+
+#[test]
+fn head_sent_one_byte_at_a_time_is_parsed() {
+    let b = Backend::start("b");
+    let proxy = Proxy::cli(&[&b], &[]);
+    let mut c = Client::connect(proxy.addr);
+    for byte in b"POST /echo-body HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello" {
+        c.send(&[*byte]);
+    }
+    let r = c.read_response();
+    assert_eq!((r.status, r.text().as_str()), (200, "hello"), "{r:?}");
+}
+
+#[test]
+fn chunked_body_followed_by_a_pipelined_request() {
+    let b = Backend::start("b");
+    let proxy = Proxy::cli(&[&b], &[]);
+    let mut c = Client::connect(proxy.addr);
+    c.send(
+        b"POST /echo-body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n\
+          GET /second HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    let first = c.read_response();
+    assert_eq!((first.status, first.text().as_str()), (200, "abc"), "{first:?}");
+    let second = c.read_response();
+    assert_eq!((second.status, second.header("x-path")), (200, Some("/second")), "{second:?}");
+}
+
+#[test]
+fn backend_closing_after_each_response_does_not_break_keepalive() {
+    // The upstream pool must not reuse a connection the backend closed.
+    let b = Backend::start("b");
+    let proxy = Proxy::cli(&[&b], &[]);
+    let mut c = Client::connect(proxy.addr);
+    for i in 0..20 {
+        let path = if i % 2 == 0 { "/close-after" } else { "/" };
+        let r = c.get(path);
+        assert_eq!(r.status, 200, "request {i} ({path}): {r:?}");
+        assert!(!r.says_close(), "backend's `connection: close` leaked to the client: {:?}", r.head.fields);
+    }
+}
+
+#[test]
+fn idle_keepalive_connection_is_closed_silently() {
+    let b = Backend::start("b");
+    let proxy = Cfg::new("round_robin", &[&b]).listener_tables("[listener.timeouts]\nkeepalive = \"1s\"").start();
+    let mut c = Client::connect(proxy.addr);
+    assert_eq!(c.get("/").status, 200);
+    // No 408 for a client that never started another request.
+    let closed = c.wire.closed_within(Duration::from_secs(8));
+    assert!(closed, "idle keep-alive connection not closed silently within 8 s of a 1 s keepalive timeout");
+}
+
+#[test]
 fn client_connection_close_is_honoured() {
     let b = Backend::start("b");
     let proxy = Proxy::cli(&[&b], &[]);

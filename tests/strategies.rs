@@ -188,3 +188,13 @@ fn least_connections_prefers_the_fast_backend() {
 fn least_response_time_prefers_the_fast_backend() {
     fast_gets_more("least_response_time");
 }
+
+#[test]
+fn two_workers_serve_many_concurrent_clients() {
+    let bs = [Backend::start("a"), Backend::start("b")];
+    let proxy = Proxy::cli(&[&bs[0], &bs[1]], &["--workers", "2"]);
+    let ids = concurrent(proxy.addr, 32, 10);
+    let t = tally(ids.iter().map(String::as_str));
+    assert_eq!(ids.len(), 320);
+    assert!(count(&t, "a") > 0 && count(&t, "b") > 0, "one backend got nothing: {t:?}");
+}

@@ -100,3 +100,24 @@ fn chunked_upload_20_mib() {
     assert!(b.last().head.is_chunked(), "backend did not get chunked framing");
     assert_memory_bounded(&proxy, before, "20 MiB chunked upload");
 }
+
+#[test]
+fn slow_reader_does_not_make_the_proxy_buffer() {
+    // Backpressure: while the client reads nothing, the proxy must not pull
+    // the backend's 200 MiB into memory.
+    let (_b, proxy) = warm_proxy();
+    let before = proxy.mem().hwm_kib;
+    let total = 200 * MIB;
+    let mut c = Client::connect(proxy.addr);
+    c.send(format!("GET /download/{total} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+    let mut resp = c.try_read_head().expect("download head");
+    let grew = support::wait_until(std::time::Duration::from_secs(2), || {
+        proxy.mem().hwm_kib.saturating_sub(before) >= MAX_HWM_GROWTH_KIB
+    });
+    assert!(!grew, "proxy buffered a stalled download: VmHWM {before} -> {} KiB", proxy.mem().hwm_kib);
+    let mut got = 0u64;
+    c.read_body_with(&mut resp, "GET", &mut |chunk| got += chunk.len() as u64)
+        .unwrap_or_else(|e| panic!("download broke after {got} bytes: {e}"));
+    assert_eq!(got, total);
+    assert_memory_bounded(&proxy, before, "200 MiB download to a stalled reader");
+}

@@ -67,6 +67,7 @@ struct Shared {
 /// - `/status/NNN`: that status (204/304 without body);
 /// - `/hop`: a response carrying hop-by-hop fields that must not reach the client;
 /// - `/delay/MS`: 200 after waiting MS milliseconds;
+/// - `/close-after`: 200 with `connection: close`, then the backend closes;
 /// - a request with `Upgrade: websocket`: 101 then a frame echo;
 /// - anything else: 200 with body = id.
 ///
@@ -330,6 +331,9 @@ fn serve(mut wire: Wire, sh: &Shared, id: &str, mode: Mode, delay: Duration) -> 
             let ms: u64 = ms.parse().map_err(|_| super::wire::invalid("bad /delay/MS"))?;
             thread::sleep(Duration::from_millis(ms));
             wire.write_all(&simple("200 OK", id.as_bytes(), ""))?;
+        } else if path == "/close-after" {
+            wire.write_all(&simple("200 OK", id.as_bytes(), "connection: close\r\n"))?;
+            return Ok(());
         } else if path == "/hop" {
             let extra = "connection: keep-alive, x-backend-secret\r\nx-backend-secret: 1\r\nkeep-alive: timeout=5\r\nx-kept: yes\r\n";
             wire.write_all(&simple("200 OK", id.as_bytes(), extra))?;
