@@ -39,8 +39,6 @@ pub enum StartError {
     IoUring { core: usize, source: io::Error },
     #[error("worker {core}: {message}")]
     Worker { core: usize, message: String },
-    #[error("listener {name}: mode \"tcp\" is not supported by this version; use mode = \"http\"")]
-    TcpModeUnsupported { name: String },
     #[error("listener {name}: pool {pool:?} does not exist")]
     UnknownPool { name: String, pool: String },
 }
@@ -95,9 +93,6 @@ pub fn start(config: Config) -> Result<Running, StartError> {
     raise_nofile_limit(&config);
     let mut listeners = Vec::new();
     for l in &config.listeners {
-        if l.mode != crate::config::ListenerMode::Http {
-            return Err(StartError::TcpModeUnsupported { name: l.name.clone() });
-        }
         if !config.pools.iter().any(|p| p.name == l.pool) {
             return Err(StartError::UnknownPool { name: l.name.clone(), pool: l.pool.clone() });
         }

@@ -142,10 +142,10 @@ fn dechunk(c: Chunk<'_>, out: &mut Vec<u8>) {
 }
 
 /// Counts a request as in flight on a server for the strategies' sake.
-struct Active<'a>(&'a Server);
+pub(super) struct Active<'a>(&'a Server);
 
 impl<'a> Active<'a> {
-    fn new(s: &'a Server) -> Self {
+    pub(super) fn new(s: &'a Server) -> Self {
         s.stats.live.active.fetch_add(1, Ordering::Relaxed);
         Active(s)
     }
@@ -256,24 +256,18 @@ pub async fn handle(
         let reused = pooled.is_some();
         let up = match pooled {
             Some(up) => up,
-            None => match upstream::connect(server.addr, pool.config.timeouts.connect).await {
-                Ok(up) => {
-                    bump(&core.conns_opened, 1);
-                    up
+            None => match connect_chosen(ctx.core, pool, server).await {
+                Some(up) => up,
+                None if can_retry => {
+                    attempt += 1;
+                    continue;
                 }
-                Err(e) => {
-                    bump(&core.connect_errors, 1);
-                    passive_failure(pool, server, &e);
-                    if can_retry {
-                        attempt += 1;
-                        continue;
-                    }
+                None => {
                     send_error(client, 502).await;
                     return After::Close;
                 }
             },
         };
-        server.stats.live.consecutive_fails.store(0, Ordering::Relaxed);
 
         let t0 = Instant::now();
         let (res, o) = write_all(&up, out).await;
@@ -361,6 +355,24 @@ fn sticky_cookie(pool: &Pool, server: &Server, hit: bool) -> String {
             c
         }
         _ => String::new(),
+    }
+}
+
+/// Opens a new connection to `server`, doing the passive-check bookkeeping:
+/// a success resets the failure streak, a failure counts towards `max_fails`.
+pub(super) async fn connect_chosen(core_idx: usize, pool: &Pool, server: &Server) -> Option<TcpStream> {
+    let core = server.stats.core(core_idx);
+    match upstream::connect(server.addr, pool.config.timeouts.connect).await {
+        Ok(up) => {
+            bump(&core.conns_opened, 1);
+            server.stats.live.consecutive_fails.store(0, Ordering::Relaxed);
+            Some(up)
+        }
+        Err(e) => {
+            bump(&core.connect_errors, 1);
+            passive_failure(pool, server, &e);
+            None
+        }
     }
 }
 
@@ -617,7 +629,7 @@ async fn relay_response(
 /// Relays bytes both ways after a 101. When one side finishes sending, the
 /// other side's write half is shut down (half-close), and the tunnel ends
 /// when both directions have. A tunnel may idle for up to a day.
-async fn tunnel(client: &TcpStream, up: &TcpStream, client_rest: &mut BytesMut, up_rest: BytesMut) {
+pub(super) async fn tunnel(client: &TcpStream, up: &TcpStream, client_rest: &mut BytesMut, up_rest: BytesMut) {
     let to_up = async {
         let mut b = std::mem::take(client_rest);
         loop {

@@ -8,6 +8,7 @@
 mod conn;
 mod forward;
 mod io;
+mod tcp;
 pub mod upstream;
 
 use std::cell::{Cell, RefCell};
@@ -21,7 +22,7 @@ use compio::net::TcpListener;
 use futures_channel::oneshot;
 
 use crate::balance::{self, Strategy, Table};
-use crate::config::ListenerConfig;
+use crate::config::{ListenerConfig, ListenerMode};
 use crate::runtime::Shared;
 use crate::stats::CoreStats;
 use upstream::UpstreamPool;
@@ -153,7 +154,11 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, lctx: Rc<ListenerCtx>, listener: TcpLis
             continue;
         }
         let _ = stream.set_nodelay(true);
-        compio::runtime::spawn(conn::serve_client(Rc::clone(&ctx), Rc::clone(&lctx), stream, peer)).detach();
+        let (c, l) = (Rc::clone(&ctx), Rc::clone(&lctx));
+        match lctx.config.mode {
+            ListenerMode::Http => compio::runtime::spawn(conn::serve_client(c, l, stream, peer)).detach(),
+            ListenerMode::Tcp => compio::runtime::spawn(tcp::serve_tcp(c, l, stream, peer)).detach(),
+        }
     }
 }
 

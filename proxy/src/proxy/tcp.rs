@@ -1,0 +1,46 @@
+//! `mode = "tcp"` listeners: choose a server per connection, connect (with
+//! the same retry and passive-check rules as HTTP connects) and relay bytes
+//! both ways until both sides are done.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use compio::net::TcpStream;
+
+use super::forward::{Active, connect_chosen, tunnel};
+use super::{ListenerCtx, WorkerCtx};
+use crate::balance::table::{bump, now_ms};
+use crate::balance::{self};
+
+pub async fn serve_tcp(ctx: Rc<WorkerCtx>, lctx: Rc<ListenerCtx>, client: TcpStream, peer: SocketAddr) {
+    let ct = ctx.table();
+    let Some(pi) = ct.table.pool(&lctx.config.pool) else { return };
+    let pool = &ct.table.pools[pi];
+    let strategy = &*ct.strategies[pi];
+    // Only the client address is known before the first byte.
+    let hash = balance::request_hash(pool, peer.ip(), b"", &|_| None, &|_| None);
+    let mut tried = 0u64;
+    let mut attempt = 0u32;
+    loop {
+        let Some(choice) = balance::choose(strategy, pool, hash, attempt, now_ms(), tried, None) else { return };
+        if choice.index < 64 {
+            tried |= 1 << choice.index;
+        }
+        let server = &pool.servers[choice.index];
+        let _active = Active::new(server);
+        let core = server.stats.core(ctx.core);
+        bump(&core.requests, 1);
+        match connect_chosen(ctx.core, pool, server).await {
+            Some(up) => {
+                tunnel(&client, &up, &mut BytesMut::new(), BytesMut::new()).await;
+                return;
+            }
+            None if attempt < pool.config.retries => {
+                bump(&core.retries, 1);
+                attempt += 1;
+            }
+            None => return,
+        }
+    }
+}
