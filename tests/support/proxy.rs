@@ -217,6 +217,23 @@ impl Proxy {
         Mem { hwm_kib: field("VmHWM:"), rss_kib: field("VmRSS:") }
     }
 
+    /// Sends SIGTERM and waits up to `limit` for the process to exit;
+    /// `None` if it is still running then.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        // SAFETY: plain syscall on the PID of our own, not yet reaped child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// True while the child has not exited.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -229,6 +229,8 @@ pub async fn handle(
     let replayable = body.done();
     let idempotent = info.method.is_idempotent();
 
+    // Response heads are built here, so `out` keeps the request for a retry.
+    let mut scratch = Vec::new();
     let retries = pool.config.retries;
     let mut tried = 0u64;
     let mut attempt = 0u32;
@@ -309,7 +311,8 @@ pub async fn handle(
         let extra = sticky_cookie(pool, server, choice.sticky_hit);
         let mut ubuf = ctx.take_buf();
         let resp =
-            relay_response(pool, client, &up, &mut ubuf, &mut out, &info, extra.as_bytes(), t0, server, ctx.core).await;
+            relay_response(pool, client, &up, &mut ubuf, &mut scratch, &info, extra.as_bytes(), t0, server, ctx.core)
+                .await;
         match resp {
             Resp::Failed { status, retryable } => {
                 ctx.give_buf(ubuf);
