@@ -18,6 +18,7 @@ pub mod app;
 pub mod balance;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod demo;
 pub mod http;
 pub mod proxy;

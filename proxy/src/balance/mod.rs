@@ -160,10 +160,15 @@ pub fn choose(
     {
         return Some(Choice { index: i, sticky_hit: true });
     }
-    for backup in [false, true] {
+    // Tiers in order: primaries of the zone groups taking traffic, then all
+    // primaries (a preferred group whose servers were all tried or are out),
+    // then backups.
+    for (backup, max_tier) in [(false, pool.max_tier), (false, u8::MAX), (true, u8::MAX)] {
         // The bit test first: it is free, `usable` reads an atomic.
-        let eligible =
-            |i: usize| untried(i) && pool.servers.get(i).is_some_and(|s| s.backup == backup && s.usable(now_ms, false));
+        let eligible = |i: usize| {
+            untried(i)
+                && pool.servers.get(i).is_some_and(|s| s.backup == backup && s.tier <= max_tier && s.usable(now_ms, false))
+        };
         let pick = Pick { hash, attempt, eligible: &eligible };
         let index = match strategy.select(pool, &pick) {
             Some(i) if eligible(i) => Some(i),

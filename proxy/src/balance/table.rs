@@ -103,12 +103,20 @@ pub struct Server {
     pub key: Arc<str>,
     pub name: Arc<str>,
     pub addr: SocketAddr,
-    /// Configured weight 0–256.
+    /// Effective weight 0–256 (what strategies use): the configured or
+    /// admin-set weight, scaled by an agent's `N%` and by slow start.
     pub weight: u16,
+    /// The weight from the config or `set weight` (before agent and slow start).
+    pub configured_weight: u16,
     pub zone: Option<Arc<str>>,
     pub backup: bool,
     pub tags: Arc<[String]>,
     pub state: AdminState,
+    /// Marked down by a health check or agent (cleared for the whole pool in
+    /// fail-open panic mode).
+    pub down: bool,
+    /// Zone priority group: 0 is preferred; see `Pool::max_tier`.
+    pub tier: u8,
     /// Opaque sticky-cookie value for this server (a hash of `key`; never the address).
     pub cookie: Arc<str>,
     pub stats: Arc<ServerStats>,
@@ -124,7 +132,7 @@ impl Server {
             AdminState::Drain => sticky,
             AdminState::Maint => false,
         };
-        admin_ok && self.stats.live.cooldown_until_ms.load(Ordering::Relaxed) <= now_ms
+        admin_ok && !self.down && self.stats.live.cooldown_until_ms.load(Ordering::Relaxed) <= now_ms
     }
 
     #[inline]
@@ -148,6 +156,12 @@ pub struct Pool {
     pub sticky: Option<StickyConfig>,
     /// All servers, primaries and backups, in config order.
     pub servers: Vec<Server>,
+    /// Highest zone tier that takes new traffic now: groups are added in
+    /// `zones` order while the healthy share of the groups before is below
+    /// the pool's `zone_failover_threshold`.
+    pub max_tier: u8,
+    /// Fail-open panic mode: no server was healthy, so health is ignored.
+    pub panic: bool,
 }
 
 impl Pool {
@@ -170,9 +184,21 @@ impl Table {
         self.pools.iter().position(|p| &*p.name == name)
     }
 
-    /// Builds a table from config, reusing the live stats of servers whose
-    /// `pool/server` key exists in `prev` (so counters survive reloads and swaps).
+    /// Builds a table from config alone (every server up, as configured).
     pub fn build(config: &Config, cores: usize, prev: Option<&Table>, generation: u64) -> Table {
+        Table::build_with(config, cores, prev, generation, &|_| None)
+    }
+
+    /// Builds a table from config with runtime state layered over it by
+    /// `overlay` (keyed by `pool/server`), reusing the live stats of servers
+    /// whose key exists in `prev` (so counters survive reloads and swaps).
+    pub fn build_with(
+        config: &Config,
+        cores: usize,
+        prev: Option<&Table>,
+        generation: u64,
+        overlay: &dyn Fn(&str) -> Option<ServerOverlay>,
+    ) -> Table {
         let mut old: HashMap<&str, &Arc<ServerStats>> = HashMap::new();
         if let Some(prev) = prev {
             for p in &prev.pools {
@@ -199,26 +225,82 @@ impl Table {
                             .get(key.as_str())
                             .map(|s| Arc::clone(s))
                             .unwrap_or_else(|| Arc::new(ServerStats::new(cores)));
-                        new_server(key, sc, stats)
+                        let mut s = new_server(key, sc, stats, tier_of(pc, sc));
+                        if let Some(o) = overlay(&s.key) {
+                            s.state = o.state;
+                            s.weight = o.weight;
+                            s.configured_weight = o.configured_weight;
+                            s.down = o.down;
+                        }
+                        s
                     })
                     .collect(),
+                max_tier: 0,
+                panic: false,
             })
+            .map(finish_pool)
             .collect();
         Table { generation, pools }
     }
 }
 
-fn new_server(key: String, sc: &ServerConfig, stats: Arc<ServerStats>) -> Server {
+/// Runtime state of one server that the control side layers over its config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerOverlay {
+    pub state: AdminState,
+    pub weight: u16,
+    pub configured_weight: u16,
+    pub down: bool,
+}
+
+/// Zone group of a server: its zone's position in `pool.zones`; servers
+/// with an unlisted or no zone come last.
+fn tier_of(pc: &PoolConfig, sc: &ServerConfig) -> u8 {
+    let pos = sc.zone.as_ref().and_then(|z| pc.zones.iter().position(|x| x == z));
+    pos.unwrap_or(pc.zones.len()).min(u8::MAX as usize) as u8
+}
+
+/// Derives the pool-wide routing state from its servers: fail-open panic
+/// mode, and how many zone groups take traffic.
+fn finish_pool(mut pool: Pool) -> Pool {
+    let healthy = |s: &Server| !s.down && s.state != AdminState::Maint;
+    if pool.config.fail_open && !pool.servers.iter().any(healthy) {
+        pool.panic = true;
+        for s in &mut pool.servers {
+            s.down = false;
+        }
+    }
+    let last = pool.config.zones.len() as u8;
+    let threshold = pool.config.zone_failover_threshold;
+    let (mut total, mut up) = (0usize, 0usize);
+    pool.max_tier = last;
+    for tier in 0..=last {
+        for s in pool.servers.iter().filter(|s| !s.backup && s.tier == tier) {
+            total += 1;
+            up += healthy(s) as usize;
+        }
+        if total > 0 && up as f64 >= threshold * total as f64 {
+            pool.max_tier = tier;
+            break;
+        }
+    }
+    pool
+}
+
+fn new_server(key: String, sc: &ServerConfig, stats: Arc<ServerStats>, tier: u8) -> Server {
     Server {
         cookie: cookie_value(&key).into(),
         key: key.into(),
         name: sc.name.as_str().into(),
         addr: sc.addr,
         weight: sc.weight,
+        configured_weight: sc.weight,
         zone: sc.zone.as_deref().map(Into::into),
         backup: sc.backup,
         tags: sc.tags.clone().into(),
         state: AdminState::Up,
+        down: false,
+        tier,
         stats,
     }
 }

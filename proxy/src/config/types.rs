@@ -63,6 +63,9 @@ pub struct ListenerConfig {
     pub backlog: u32,
     pub limits: ListenerLimits,
     pub timeouts: ListenerTimeouts,
+    /// Path answered by fastlb itself with the status JSON (`proxy_id`,
+    /// `active_nodes`, `node_stats`, …), e.g. "/proxy/status". Default: none.
+    pub status_path: Option<String>,
 }
 
 /// `[listener.limits]`
@@ -87,6 +90,10 @@ pub struct ListenerTimeouts {
     pub keepalive: Duration,
     /// Longest pause while reading a request body from the client. Default 60 s.
     pub client_body: Duration,
+    /// Idle timeout of a byte tunnel: `mode = "tcp"` connections and
+    /// WebSocket/Upgrade tunnels close after this long without traffic in
+    /// either direction. Default 1 h.
+    pub tunnel: Duration,
 }
 
 /// The built-in balancing strategies.
@@ -216,7 +223,120 @@ pub struct PoolConfig {
     pub timeouts: PoolTimeouts,
     pub keepalive: KeepaliveConfig,
     pub passive: PassiveConfig,
+    /// `[pool.health]`: active health check. Default: none (servers count as up).
+    pub health: Option<HealthCheckConfig>,
+    /// `[pool.agent]`: HAProxy-style agent check. Default: none.
+    pub agent: Option<AgentCheckConfig>,
+    /// `[pool.outlier]`: passive outlier detection on live traffic.
+    pub outlier: OutlierConfig,
+    /// When no server is usable: true = panic mode, use them all (ignoring
+    /// health); false (default) = 503.
+    pub fail_open: bool,
+    /// A server coming back (health up, enabled, ready) ramps its effective
+    /// weight from ~0 to full over this long. Default 0 (off).
+    pub slowstart: Duration,
+    /// Priority order of server zones for cross-zone failover: traffic goes
+    /// to the first group; the next group is added while the healthy share of
+    /// the groups before it is below `zone_failover_threshold`. Servers whose
+    /// zone is not listed form a last group. Default: empty (one group).
+    pub zones: Vec<String>,
+    /// Healthy share (0.0–1.0) under which the next zone group is added. Default 0.5.
+    pub zone_failover_threshold: f64,
     pub servers: Vec<ServerConfig>,
+}
+
+/// What an active health check sends and expects.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HealthCheckKind {
+    /// HTTP/1.1 request; healthy when the status is expected and, if set,
+    /// the body contains `body_contains`.
+    Http {
+        /// Default "GET".
+        method: String,
+        /// Default "/health".
+        path: String,
+        /// Host header; default the server's address.
+        host: Option<String>,
+        /// Accepted statuses as inclusive ranges. Default 200–399.
+        expect_status: Vec<(u16, u16)>,
+        /// Default: none.
+        body_contains: Option<String>,
+    },
+    /// TCP connect succeeds.
+    Tcp,
+    /// Redis `PING` answered `+PONG`.
+    Redis,
+    /// PostgreSQL startup message answered with any valid backend message
+    /// (authentication request, error, …).
+    Pgsql {
+        /// Default "fastlb".
+        user: String,
+        /// Default: same as user.
+        database: Option<String>,
+    },
+}
+
+/// `[pool.health]`, with HAProxy's meaning for fall and rise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheckConfig {
+    pub kind: HealthCheckKind,
+    /// Time between checks of a stable server. Default 3 s.
+    pub interval: Duration,
+    /// Time between checks while a server is changing state (some but not
+    /// yet `fall`/`rise` results in a row). Default: `interval`.
+    pub fastinterval: Duration,
+    /// A check not answered within this fails. Default 1 s.
+    pub timeout: Duration,
+    /// Consecutive failures that mark an up server down. Default 3.
+    pub fall: u32,
+    /// Consecutive successes that mark a down server up. Default 2.
+    pub rise: u32,
+    /// Port to check instead of the server's own. Default: the server's.
+    pub port: Option<u16>,
+}
+
+/// `[pool.agent]`: a TCP port on each backend answering a line of words
+/// (`up`, `down`, `drain`, `maint`, `ready`, `N%`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentCheckConfig {
+    /// Agent port on the server's IP. Required.
+    pub port: u16,
+    /// Default 5 s.
+    pub interval: Duration,
+    /// Default 1 s.
+    pub timeout: Duration,
+    /// Sent to the agent after connecting (e.g. "status\n"). Default: nothing.
+    pub send: String,
+}
+
+/// `[pool.outlier]`: consecutive 5xx or connect errors on live traffic eject
+/// a server for `base_ejection` × (number of ejections so far), capped at
+/// `max_ejection`, never more than `max_ejection_percent` of the pool at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutlierConfig {
+    /// Consecutive 5xx responses that eject. 0 = off. Default 5.
+    pub consecutive_5xx: u32,
+    /// Consecutive connect errors that eject (replaces `[pool.passive]`
+    /// max_fails when set). Default: `passive.max_fails`.
+    pub consecutive_errors: u32,
+    /// Default 10 s (`passive.cooldown`).
+    pub base_ejection: Duration,
+    /// Default 300 s.
+    pub max_ejection: Duration,
+    /// Default 50.
+    pub max_ejection_percent: u8,
+}
+
+impl Default for OutlierConfig {
+    fn default() -> Self {
+        OutlierConfig {
+            consecutive_5xx: 5,
+            consecutive_errors: 3,
+            base_ejection: Duration::from_secs(10),
+            max_ejection: Duration::from_secs(300),
+            max_ejection_percent: 50,
+        }
+    }
 }
 
 /// `[[pool.server]]`
@@ -263,6 +383,7 @@ impl Default for ListenerTimeouts {
             client_header: Duration::from_secs(10),
             keepalive: Duration::from_secs(60),
             client_body: Duration::from_secs(60),
+            tunnel: Duration::from_secs(3600),
         }
     }
 }
@@ -303,6 +424,7 @@ impl ListenerConfig {
             backlog: 4096,
             limits: ListenerLimits::default(),
             timeouts: ListenerTimeouts::default(),
+            status_path: None,
         }
     }
 }
@@ -319,6 +441,13 @@ impl PoolConfig {
             timeouts: PoolTimeouts::default(),
             keepalive: KeepaliveConfig::default(),
             passive: PassiveConfig::default(),
+            health: None,
+            agent: None,
+            outlier: OutlierConfig::default(),
+            fail_open: false,
+            slowstart: Duration::ZERO,
+            zones: Vec::new(),
+            zone_failover_threshold: 0.5,
             servers,
         }
     }

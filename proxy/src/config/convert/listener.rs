@@ -71,6 +71,7 @@ impl Cx {
             client_header: self.positive_duration(t.client_header, k("timeouts.client_header"), d.client_header),
             keepalive: self.duration(t.keepalive, k("timeouts.keepalive"), d.keepalive),
             client_body: self.positive_duration(t.client_body, k("timeouts.client_body"), d.client_body),
+            tunnel: d.tunnel,
         };
         (out, name_span, bind_span)
     }
