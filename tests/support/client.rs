@@ -61,6 +61,11 @@ impl Client {
         Client::from_stream(stream)
     }
 
+    /// Like `connect`, but a refused or timed-out connect is returned.
+    pub fn try_connect(addr: SocketAddr) -> io::Result<Client> {
+        TcpStream::connect_timeout(&addr, IO_TIMEOUT).map(Client::from_stream)
+    }
+
     /// Connects from a chosen local address (e.g. 127.0.0.7), for ip_hash.
     pub fn connect_from(local: IpAddr, addr: SocketAddr) -> Client {
         use socket2::{Domain, Socket, Type};

@@ -3,8 +3,12 @@
 //! bits. Plain std threads and sockets; readiness is signalled, never slept for.
 #![allow(dead_code, unused_imports)]
 
+pub mod admin;
+pub mod agent;
 pub mod backend;
 pub mod client;
+pub mod external;
+pub mod load;
 pub mod proxy;
 pub mod wire;
 pub mod ws;
@@ -14,7 +18,10 @@ use std::time::{Duration, Instant};
 
 pub use backend::{Backend, CHUNKED_BODY, Mode, Recorded, pattern_block, pattern_byte};
 pub use client::{Client, Response, get, get_with, request_bytes};
-pub use proxy::{Cfg, Mem, Proxy, fastlb_bin};
+pub use admin::{num, pools_of, run_ctl, servers_of};
+pub use agent::{Agent, agents_on_shared_port};
+pub use load::{Load, LoadReport};
+pub use proxy::{Cfg, Mem, Proxy, fastlb_bin, temp_dir};
 
 /// Polls `cond` every 20 ms until it holds or `limit` passes; returns
 /// whether it held. For conditions only, never as a plain delay.

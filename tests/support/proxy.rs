@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -45,7 +45,10 @@ pub struct Proxy {
     /// Every `listening … addr=` address, in log order.
     pub addrs: Vec<SocketAddr>,
     log: Arc<Mutex<String>>,
-    dir: Option<PathBuf>,
+    /// The temp dir holding `lb.toml` and the admin socket (removed on drop).
+    pub(super) dir: Option<PathBuf>,
+    /// The admin socket, when the test knows it (`from_toml`, `spawn_with_admin`).
+    pub(super) admin: Option<PathBuf>,
 }
 
 /// Memory figures from /proc/PID/status, in KiB.
@@ -140,7 +143,8 @@ impl Proxy {
                 }
             }
         });
-        let mut proxy = Proxy { child, addr: "0.0.0.0:0".parse().unwrap(), addrs: Vec::new(), log, dir };
+        let mut proxy =
+            Proxy { child, addr: "0.0.0.0:0".parse().unwrap(), addrs: Vec::new(), log, dir, admin: None };
         let started = Instant::now();
         let mut first_named = None;
         loop {
@@ -181,17 +185,28 @@ impl Proxy {
     }
 
     /// `fastlb -c DIR/lb.toml` with `toml` written to a fresh temp dir. An
-    /// `[admin]` socket inside that dir is appended unless `toml` has one,
-    /// so parallel tests never share the default socket path.
+    /// admin socket inside that dir is added unless `toml` names one (an
+    /// `[admin]` table without `socket` gets the line inserted), so parallel
+    /// tests never share the default socket path. [`Proxy::admin_socket`]
+    /// tells where it is.
     pub fn from_toml(toml: &str) -> Proxy {
         let dir = temp_dir();
-        let mut text = toml.to_string();
-        if !text.contains("[admin]") {
-            let _ = write!(text, "\n[admin]\nsocket = \"{}\"\n", dir.join("admin.sock").display());
-        }
+        let default_socket = dir.join("admin.sock");
+        let text = with_admin_socket(toml, &default_socket);
+        let admin = admin_socket_in(&text);
         let path = dir.join("lb.toml");
         std::fs::write(&path, text).expect("write config");
-        Proxy::spawn_in(&["-c".into(), path.display().to_string()], Some(dir))
+        let mut proxy = Proxy::spawn_in(&["-c".into(), path.display().to_string()], Some(dir));
+        proxy.admin = admin;
+        proxy
+    }
+
+    /// `fastlb ARGS…` whose admin socket is `socket` (e.g. `demo --admin
+    /// SOCKET`); `dir` is removed on drop.
+    pub fn spawn_with_admin(args: &[String], socket: PathBuf, dir: PathBuf) -> Proxy {
+        let mut proxy = Proxy::spawn_in(args, Some(dir));
+        proxy.admin = Some(socket);
+        proxy
     }
 
     /// Everything fastlb wrote to stderr so far.
@@ -240,6 +255,51 @@ impl Proxy {
     }
 }
 
+/// `toml` with an admin socket: unchanged when its `[admin]` table names
+/// one, else `socket = "DEFAULT"` inserted into (or appended as) `[admin]`.
+pub fn with_admin_socket(toml: &str, default: &Path) -> String {
+    if admin_socket_in(toml).is_some() {
+        return toml.to_string();
+    }
+    let line = format!("socket = \"{}\"", default.display());
+    let mut out = String::with_capacity(toml.len() + line.len() + 16);
+    let mut inserted = false;
+    for l in toml.lines() {
+        out.push_str(l);
+        out.push('\n');
+        if !inserted && l.trim() == "[admin]" {
+            out.push_str(&line);
+            out.push('\n');
+            inserted = true;
+        }
+    }
+    if !inserted {
+        let _ = write!(out, "\n[admin]\n{line}\n");
+    }
+    out
+}
+
+/// The `socket = "…"` value of the `[admin]` table, if any.
+pub fn admin_socket_in(toml: &str) -> Option<PathBuf> {
+    let mut in_admin = false;
+    for l in toml.lines() {
+        let l = l.trim();
+        if l.starts_with('[') {
+            in_admin = l == "[admin]";
+            continue;
+        }
+        if !in_admin {
+            continue;
+        }
+        if let Some((k, v)) = l.split_once('=')
+            && k.trim() == "socket"
+        {
+            return Some(PathBuf::from(v.trim().trim_matches('"')));
+        }
+    }
+    None
+}
+
 impl Drop for Proxy {
     fn drop(&mut self) {
         if thread::panicking() {
@@ -282,6 +342,8 @@ pub struct Cfg {
     pub pool_tables: String,
     /// (name, addr, weight, backup)
     pub servers: Vec<(String, SocketAddr, u32, bool)>,
+    /// Extra `key = value` lines per server name (`zone = "a"`).
+    pub server_keys: Vec<(String, String)>,
 }
 
 impl Cfg {
@@ -295,7 +357,32 @@ impl Cfg {
             pool_keys: String::new(),
             pool_tables: String::new(),
             servers: backends.iter().map(|b| (b.id.clone(), b.addr, 1, false)).collect(),
+            server_keys: Vec::new(),
         }
+    }
+
+    pub fn workers(mut self, n: usize) -> Cfg {
+        self.workers = n;
+        self
+    }
+
+    /// Appends a server with weight 1.
+    pub fn server(mut self, name: &str, addr: SocketAddr) -> Cfg {
+        self.servers.push((name.to_string(), addr, 1, false));
+        self
+    }
+
+    /// Marks the server called `name` as a backup.
+    pub fn backup(mut self, name: &str) -> Cfg {
+        let s = self.servers.iter_mut().find(|s| s.0 == name).unwrap_or_else(|| panic!("no server {name}"));
+        s.3 = true;
+        self
+    }
+
+    /// Extra `key = value` lines for the server called `name`.
+    pub fn server_keys(mut self, name: &str, keys: &str) -> Cfg {
+        self.server_keys.push((name.to_string(), keys.to_string()));
+        self
     }
 
     pub fn weights(mut self, weights: &[u32]) -> Cfg {
@@ -339,8 +426,12 @@ impl Cfg {
         for (name, addr, weight, backup) in &self.servers {
             let _ = writeln!(
                 t,
-                "[[pool.server]]\nname = \"{name}\"\naddr = \"{addr}\"\nweight = {weight}\nbackup = {backup}\n"
+                "[[pool.server]]\nname = \"{name}\"\naddr = \"{addr}\"\nweight = {weight}\nbackup = {backup}"
             );
+            for (_, keys) in self.server_keys.iter().filter(|(n, _)| n == name) {
+                let _ = writeln!(t, "{keys}");
+            }
+            t.push('\n');
         }
         t
     }
