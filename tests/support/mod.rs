@@ -16,10 +16,10 @@ pub mod ws;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-pub use backend::{Backend, CHUNKED_BODY, Mode, Recorded, pattern_block, pattern_byte};
-pub use client::{Client, Response, get, get_with, request_bytes};
 pub use admin::{num, pools_of, run_ctl, servers_of};
 pub use agent::{Agent, agents_on_shared_port};
+pub use backend::{Backend, CHUNKED_BODY, Mode, Recorded, pattern_block, pattern_byte};
+pub use client::{Client, Response, get, get_with, request_bytes};
 pub use load::{Load, LoadReport};
 pub use proxy::{Cfg, Mem, Proxy, fastlb_bin, temp_dir};
 

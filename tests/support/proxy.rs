@@ -143,8 +143,7 @@ impl Proxy {
                 }
             }
         });
-        let mut proxy =
-            Proxy { child, addr: "0.0.0.0:0".parse().unwrap(), addrs: Vec::new(), log, dir, admin: None };
+        let mut proxy = Proxy { child, addr: "0.0.0.0:0".parse().unwrap(), addrs: Vec::new(), log, dir, admin: None };
         let started = Instant::now();
         let mut first_named = None;
         loop {
@@ -329,6 +328,7 @@ impl Drop for Proxy {
 
 /// A `fastlb -c` config for one listener and one pool, rendered in the
 /// documented TOML shape.
+#[derive(Debug, Clone)]
 pub struct Cfg {
     pub workers: usize,
     pub strategy: String,
