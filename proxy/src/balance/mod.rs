@@ -167,7 +167,10 @@ pub fn choose(
         // The bit test first: it is free, `usable` reads an atomic.
         let eligible = |i: usize| {
             untried(i)
-                && pool.servers.get(i).is_some_and(|s| s.backup == backup && s.tier <= max_tier && s.usable(now_ms, false))
+                && pool
+                    .servers
+                    .get(i)
+                    .is_some_and(|s| s.backup == backup && s.tier <= max_tier && s.usable(now_ms, false))
         };
         let pick = Pick { hash, attempt, eligible: &eligible };
         let index = match strategy.select(pool, &pick) {

@@ -150,7 +150,10 @@ pub(crate) fn is_name(s: &str) -> bool {
 /// One `expect_status` item: `200`, `"200"` or `"200-399"`, each 100–599, lo ≤ hi.
 pub(crate) fn parse_status_range(v: &IntOrStr) -> Result<(u16, u16), String> {
     let status = |n: i64| {
-        u16::try_from(n).ok().filter(|s| (100..=599).contains(s)).ok_or_else(|| format!("status {n} is outside 100–599"))
+        u16::try_from(n)
+            .ok()
+            .filter(|s| (100..=599).contains(s))
+            .ok_or_else(|| format!("status {n} is outside 100–599"))
     };
     let s = match v {
         IntOrStr::Int(n) => return status(*n).map(|s| (s, s)),

@@ -29,7 +29,10 @@ impl Cx {
             }
             Some(t) if KINDS.contains(&t.get_ref().as_str()) => Some(t.get_ref().clone()),
             Some(t) => {
-                let msg = format!("unknown health check type \"{}\"; use \"http\", \"tcp\", \"redis\" or \"pgsql\"", t.get_ref());
+                let msg = format!(
+                    "unknown health check type \"{}\"; use \"http\", \"tcp\", \"redis\" or \"pgsql\"",
+                    t.get_ref()
+                );
                 self.issue(Some(t.span()), k("type"), msg);
                 None
             }
@@ -112,7 +115,8 @@ impl Cx {
             if is_host(h.get_ref()) {
                 Some(h.into_inner())
             } else {
-                let msg = format!("host \"{}\" is not a valid Host value (host name or IP, optional :port)", h.get_ref());
+                let msg =
+                    format!("host \"{}\" is not a valid Host value (host name or IP, optional :port)", h.get_ref());
                 self.issue(Some(h.span()), k("host"), msg);
                 None
             }
