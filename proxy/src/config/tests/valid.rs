@@ -252,6 +252,46 @@ fn example_file_parses_with_documented_defaults() {
     assert_eq!(c, expected);
 }
 
+/// The example's commented-out `[pool.health]` and `[pool.agent]` blocks
+/// are complete: uncommented (one `# ` level), they parse as documented.
+#[test]
+fn example_check_blocks_parse_when_uncommented() {
+    let src = include_str!("../../../../examples/lb.toml");
+    let mut out = String::new();
+    let mut in_block = false;
+    for line in src.lines() {
+        if line == "# [pool.health]" || line == "# [pool.agent]" {
+            in_block = true;
+        } else if !line.starts_with('#') {
+            in_block = false;
+        }
+        out.push_str(if in_block { line.strip_prefix("# ").unwrap_or(line) } else { line });
+        out.push('\n');
+    }
+    let c = parse(&out, "examples/lb.toml").unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let health = c.pools[0].health.clone().expect("health");
+    assert_eq!(
+        health,
+        HealthCheckConfig {
+            kind: HealthCheckKind::Http {
+                method: "GET".into(),
+                path: "/health".into(),
+                host: Some("app.local".into()),
+                expect_status: vec![(200, 399)],
+                body_contains: Some("ok".into()),
+            },
+            interval: secs(3),
+            fastinterval: secs(3),
+            timeout: secs(1),
+            fall: 3,
+            rise: 2,
+            port: Some(8081),
+        }
+    );
+    let agent = AgentCheckConfig { port: 9999, interval: secs(5), timeout: secs(1), send: String::new() };
+    assert_eq!(c.pools[0].agent, Some(agent));
+}
+
 #[test]
 fn sticky_forms() {
     let with = |sticky: &str| {
