@@ -131,9 +131,11 @@ impl Checker {
                         }
                         // Seed from the table: a server already marked down
                         // (by an earlier task, before a config change) must
-                        // be reported up again once it recovers. In panic
-                        // mode the table hides that flag; it then starts up.
-                        _ => self.start_health(&server.key, server.addr, cfg, !server.down || pool.panic),
+                        // be reported up again once it recovers. Panic mode
+                        // clears the down flags, but there every server was
+                        // down or in maintenance, so starting down costs at
+                        // most a redundant "up" report, never a missed one.
+                        _ => self.start_health(&server.key, server.addr, cfg, !(server.down || pool.panic)),
                     };
                     health.insert(Arc::clone(&server.key), running);
                 }

@@ -320,7 +320,7 @@ impl Conn {
                 return Ok(i);
             }
             if buf.len() >= limit {
-                return Err(format!("{what}: reply line too long"));
+                return Err(format!("{what}: no end of reply within {limit} bytes"));
             }
             if self.recv(buf).await? == 0 {
                 return Err(if buf.is_empty() {

@@ -531,13 +531,22 @@ fn checker_follows_table_swaps() {
 fn checker_seeds_state_from_a_down_server() {
     // The control side had marked the server down (e.g. before a reload
     // changed its check): a recovered server must be reported up.
+    // In a fail-open pool in panic mode the table clears the down flags; the
+    // server must still be reported up.
     let mut pool = PoolConfig::new("p", vec![ServerConfig::new("a", serve(|_| {}))]);
     pool.health = Some(health_cfg(HealthCheckKind::Tcp, Duration::from_millis(20)));
+    let mut panicking = pool.clone();
+    panicking.name = "q".into();
+    panicking.fail_open = true;
     let down = ServerOverlay { state: AdminState::Up, weight: 1, configured_weight: 1, down: true };
-    let table = Table::build_with(&config(vec![pool]), 1, None, 1, &|_| Some(down));
+    let table = Table::build_with(&config(vec![pool, panicking]), 1, None, 1, &|_| Some(down));
+    assert!(table.pools[1].panic && !table.pools[1].servers[0].down);
     let h = Harness::start(table);
-    h.sink.wait_for("up", |r| !r.changes().is_empty());
-    assert_eq!(h.sink.changes(), [("p/a".into(), true, "tcp check: connected (1 success)".into())]);
+    h.sink.wait_for("both up", |r| r.changes().len() >= 2);
+    let mut changes = h.sink.changes();
+    changes.sort();
+    let reason = "tcp check: connected (1 success)".to_owned();
+    assert_eq!(changes, [("p/a".into(), true, reason.clone()), ("q/a".into(), true, reason)]);
 }
 
 #[test]
