@@ -5,6 +5,8 @@
 //! - [`stats`]: per-core reported counters.
 //! - [`balance`]: the backend table (arc-swap snapshot + live counters), the
 //!   `Strategy` trait and the built-in strategies, sticky sessions.
+//! - [`health`]: active health checks (HTTP, TCP, Redis, PostgreSQL) and
+//!   agent checks on their own thread, reported to the control side.
 //! - [`http`]: strict HTTP/1.1 head parsing (httparse + RFC 9110/9112 checks),
 //!   chunked decoding, head rewriting for forwarding.
 //! - [`proxy`]: the data path of one core: accept, parse, choose, forward,
@@ -20,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod demo;
+pub mod health;
 pub mod http;
 pub mod proxy;
 pub mod runtime;

@@ -4,8 +4,10 @@
 //! follow still run, and all [`Issue`]s come back together.
 //!
 //! This file holds the walk over the whole config and the checks shared by
-//! every table; `listener.rs` and `pool.rs` hold the per-table conversions.
+//! every table; `listener.rs`, `pool.rs` and `health.rs` (health, agent and
+//! outlier checks of a pool) hold the per-table conversions.
 
+mod health;
 mod listener;
 mod pool;
 

@@ -1,6 +1,7 @@
 //! Configuration: raw TOML structs (`raw`), the typed config everything else
 //! uses (`types`), and the conversion between them (`convert`, a `TryFrom`)
-//! with errors that name the key and its line:column (`load`).
+//! with errors that name the key and its line:column (`load`); `reload`
+//! says which changes between two configs need a restart.
 //!
 //! ```text
 //! lb.toml --toml+serde--> raw::Config --TryFrom--> Config
@@ -10,10 +11,12 @@
 mod convert;
 mod load;
 pub mod raw;
+mod reload;
 #[cfg(test)]
 mod tests;
 mod types;
 mod values;
 
 pub use load::{ConfigError, ConfigErrors, load, parse};
+pub use reload::live_change_errors;
 pub use types::*;

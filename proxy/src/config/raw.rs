@@ -16,7 +16,7 @@ use std::fmt;
 use std::ops::Range;
 
 use serde::Deserialize;
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde_spanned::Spanned;
 
 /// The whole file.
@@ -65,6 +65,7 @@ pub struct Listener {
     pub backlog: Option<Spanned<i64>>,
     pub limits: Option<Limits>,
     pub timeouts: Option<ListenerTimeouts>,
+    pub status_path: Option<Spanned<String>>,
 }
 
 /// `[listener.limits]`
@@ -86,6 +87,7 @@ pub struct ListenerTimeouts {
     pub client_header: Option<Spanned<IntOrStr>>,
     pub keepalive: Option<Spanned<IntOrStr>>,
     pub client_body: Option<Spanned<IntOrStr>>,
+    pub tunnel: Option<Spanned<IntOrStr>>,
 }
 
 /// `[[pool]]`
@@ -100,6 +102,14 @@ pub struct Pool {
     pub timeouts: Option<PoolTimeouts>,
     pub keepalive: Option<Keepalive>,
     pub passive: Option<Passive>,
+    pub health: Option<Spanned<Health>>,
+    pub agent: Option<Spanned<Agent>>,
+    pub outlier: Option<Outlier>,
+    pub fail_open: Option<bool>,
+    pub slowstart: Option<Spanned<IntOrStr>>,
+    #[serde(default)]
+    pub zones: Vec<Spanned<String>>,
+    pub zone_failover_threshold: Option<Spanned<f64>>,
     /// `[[pool.server]]` tables.
     #[serde(default, rename = "server")]
     pub servers: Vec<Spanned<Server>>,
@@ -142,6 +152,61 @@ pub struct Keepalive {
 pub struct Passive {
     pub max_fails: Option<Spanned<i64>>,
     pub cooldown: Option<Spanned<IntOrStr>>,
+}
+
+/// `[pool.health]`: one table for every check type; keys that belong to
+/// another type than `type` are rejected by the conversion (naming the key),
+/// not here, so that all of them are reported.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// `http | tcp | redis | pgsql`; required.
+    #[serde(rename = "type")]
+    pub kind: Option<Spanned<String>>,
+    pub interval: Option<Spanned<IntOrStr>>,
+    pub fastinterval: Option<Spanned<IntOrStr>>,
+    pub timeout: Option<Spanned<IntOrStr>>,
+    pub fall: Option<Spanned<i64>>,
+    pub rise: Option<Spanned<i64>>,
+    pub port: Option<Spanned<i64>>,
+    // http
+    pub method: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    pub host: Option<Spanned<String>>,
+    pub expect_status: Option<Spanned<ExpectStatus>>,
+    pub body_contains: Option<Spanned<String>>,
+    // pgsql
+    pub user: Option<Spanned<String>>,
+    pub database: Option<Spanned<String>>,
+}
+
+/// `expect_status = 200 | "200" | "200-399" | [200, 204, "300-302"]`
+#[derive(Debug)]
+pub enum ExpectStatus {
+    One(IntOrStr),
+    List(Vec<Spanned<IntOrStr>>),
+}
+
+/// `[pool.agent]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    /// Required.
+    pub port: Option<Spanned<i64>>,
+    pub interval: Option<Spanned<IntOrStr>>,
+    pub timeout: Option<Spanned<IntOrStr>>,
+    pub send: Option<String>,
+}
+
+/// `[pool.outlier]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outlier {
+    pub consecutive_5xx: Option<Spanned<i64>>,
+    pub consecutive_errors: Option<Spanned<i64>>,
+    pub base_ejection: Option<Spanned<IntOrStr>>,
+    pub max_ejection: Option<Spanned<IntOrStr>>,
+    pub max_ejection_percent: Option<Spanned<i64>>,
 }
 
 /// `[[pool.server]]`
@@ -193,6 +258,35 @@ impl<'de> Deserialize<'de> for IntOrStr {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<IntOrStr, E> {
                 Ok(IntOrStr::Str(v.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for ExpectStatus {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ExpectStatus;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a status (200), a range (\"200-399\") or an array of them")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ExpectStatus, E> {
+                Ok(ExpectStatus::One(IntOrStr::Int(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ExpectStatus, E> {
+                IntOrStr::deserialize(de::value::U64Deserializer::new(v)).map(ExpectStatus::One)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ExpectStatus, E> {
+                Ok(ExpectStatus::One(IntOrStr::Str(v.to_owned())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ExpectStatus, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(ExpectStatus::List(items))
             }
         }
         d.deserialize_any(V)

@@ -146,3 +146,72 @@ pub(crate) fn is_token(s: &str) -> bool {
 pub(crate) fn is_name(s: &str) -> bool {
     (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
+
+/// One `expect_status` item: `200`, `"200"` or `"200-399"`, each 100–599, lo ≤ hi.
+pub(crate) fn parse_status_range(v: &IntOrStr) -> Result<(u16, u16), String> {
+    let status = |n: i64| {
+        u16::try_from(n)
+            .ok()
+            .filter(|s| (100..=599).contains(s))
+            .ok_or_else(|| format!("status {n} is outside 100–599"))
+    };
+    let s = match v {
+        IntOrStr::Int(n) => return status(*n).map(|s| (s, s)),
+        IntOrStr::Str(s) => s.trim(),
+    };
+    let num = |part: &str| {
+        let part = part.trim();
+        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("bad status \"{s}\": write a status like \"200\" or a range like \"200-399\""));
+        }
+        part.parse::<i64>().map_err(|_| format!("bad status \"{s}\": number too large")).and_then(status)
+    };
+    let (lo, hi) = match s.split_once('-') {
+        Some((lo, hi)) => (num(lo)?, num(hi)?),
+        None => {
+            let n = num(s)?;
+            (n, n)
+        }
+    };
+    if lo > hi {
+        return Err(format!("status range \"{s}\" is empty: {lo} is above {hi}"));
+    }
+    Ok((lo, hi))
+}
+
+/// An origin-form request target (RFC 9112 §3.2.1): `/` followed by path
+/// characters (RFC 3986 `pchar` or `/`, `%XX` escapes), and, when
+/// `allow_query`, an optional `?query`.
+pub(crate) fn is_origin_form(s: &str, allow_query: bool) -> bool {
+    let (path, query) = match s.split_once('?') {
+        Some((p, q)) if allow_query => (p, Some(q)),
+        Some(_) => return false,
+        None => (s, None),
+    };
+    let pchars = |part: &str, extra: &[u8]| {
+        let b = part.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            if c == b'%' {
+                if i + 2 >= b.len() || !b[i + 1].is_ascii_hexdigit() || !b[i + 2].is_ascii_hexdigit() {
+                    return false;
+                }
+                i += 3;
+                continue;
+            }
+            if !(c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&c) || extra.contains(&c)) {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    };
+    path.starts_with('/') && pchars(path, b"") && query.is_none_or(|q| pchars(q, b"?"))
+}
+
+/// A `Host` field value: a host name, IPv4 address or `[IPv6]`, with an
+/// optional `:port` (RFC 9110 §7.2, RFC 3986 `host [ ":" port ]`).
+pub(crate) fn is_host(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b))
+}

@@ -9,7 +9,7 @@ use serde_spanned::Spanned;
 use super::{Cx, NO_ADDR};
 use crate::config::raw;
 use crate::config::types::*;
-use crate::config::values::parse_addr;
+use crate::config::values::{is_origin_form, parse_addr};
 
 impl Cx {
     /// Returns the listener, where its name is, and where its `bind` is.
@@ -71,8 +71,23 @@ impl Cx {
             client_header: self.positive_duration(t.client_header, k("timeouts.client_header"), d.client_header),
             keepalive: self.duration(t.keepalive, k("timeouts.keepalive"), d.keepalive),
             client_body: self.positive_duration(t.client_body, k("timeouts.client_body"), d.client_body),
-            tunnel: d.tunnel,
+            tunnel: self.positive_duration(t.tunnel, k("timeouts.tunnel"), d.tunnel),
         };
+        if let Some(sp) = l.status_path {
+            if !is_origin_form(sp.get_ref(), false) {
+                let msg = format!(
+                    "status_path \"{}\" must be a path starting with '/' (letters, digits, -._~!$&'()*+,;=:@/ \
+                     and %XX escapes; no query)",
+                    sp.get_ref()
+                );
+                self.issue(Some(sp.span()), k("status_path"), msg);
+            } else if out.mode == ListenerMode::Tcp {
+                let msg = "status_path needs mode = \"http\"; a tcp listener does not read requests";
+                self.issue(Some(sp.span()), k("status_path"), msg);
+            } else {
+                out.status_path = Some(sp.into_inner());
+            }
+        }
         (out, name_span, bind_span)
     }
 

@@ -8,7 +8,7 @@ use serde_spanned::Spanned;
 use super::{Cx, NO_ADDR};
 use crate::config::raw;
 use crate::config::types::*;
-use crate::config::values::{is_token, parse_addr, parse_hash_key};
+use crate::config::values::{is_name, is_token, parse_addr, parse_hash_key};
 
 impl Cx {
     /// Returns the pool and where its name is.
@@ -53,6 +53,21 @@ impl Cx {
             max_fails: self.int(ps.max_fails, k("passive.max_fails"), 1..=1_000_000, d.max_fails),
             cooldown: self.duration(ps.cooldown, k("passive.cooldown"), d.cooldown),
         };
+        out.health = p.health.and_then(|h| self.health(h, &at));
+        out.agent = p.agent.map(|a| self.agent(a, &at));
+        out.outlier = self.outlier(p.outlier.unwrap_or_default(), &at, &out.passive);
+        out.fail_open = p.fail_open.unwrap_or(out.fail_open);
+        out.slowstart = self.duration(p.slowstart, k("slowstart"), out.slowstart);
+        out.zones = self.zones(p.zones, &at);
+        if let Some(t) = p.zone_failover_threshold {
+            let v = *t.get_ref();
+            if (0.0..=1.0).contains(&v) {
+                out.zone_failover_threshold = v;
+            } else {
+                let msg = format!("zone_failover_threshold {v} is outside 0.0–1.0");
+                self.issue(Some(t.span()), k("zone_failover_threshold"), msg);
+            }
+        }
 
         if p.servers.is_empty() {
             let msg = format!("pool \"{name}\" has no servers; add a [[pool.server]]");
@@ -108,6 +123,24 @@ impl Cx {
         if let Some(m) = t.max_age {
             let key = format!("{at}.sticky.max_age");
             out.max_age = Some(self.positive_duration(Some(m), key, Duration::from_secs(1)));
+        }
+        out
+    }
+
+    /// `zones`: unique names, in priority order.
+    fn zones(&mut self, zones: Vec<Spanned<String>>, at: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (n, z) in zones.into_iter().enumerate() {
+            let key = format!("{at}.zones[{n}]");
+            if !is_name(z.get_ref()) {
+                let msg = format!("zone \"{}\" must be 1–64 letters, digits, '-', '_' or '.'", z.get_ref());
+                self.issue(Some(z.span()), key, msg);
+            } else if let Some(first) = out.iter().position(|o| o == z.get_ref()) {
+                let msg = format!("duplicate zone \"{}\"; zones[{first}] already lists it", z.get_ref());
+                self.issue(Some(z.span()), key, msg);
+            }
+            // Kept even when bad, so later indices in messages stay right.
+            out.push(z.into_inner());
         }
         out
     }

@@ -1,7 +1,9 @@
 //! Config parsing: typed values and defaults (`valid`), and every error
 //! kind with its line:column and key (`errors`).
 
+mod checks;
 mod errors;
+mod reload;
 mod valid;
 
 use std::net::SocketAddr;

@@ -27,6 +27,7 @@ mode = "http"
 pool = "api"
 forward_headers = false
 backlog = 128
+status_path = "/proxy/status"
 [listener.limits]
 max_head_size = "32KiB"
 max_headers = 50
@@ -36,6 +37,7 @@ max_connections = 500
 client_header = "5s"
 keepalive = "0s"
 client_body = "250ms"
+tunnel = "2h"
 
 [[listener]]
 bind = "[::1]:9000"
@@ -57,6 +59,30 @@ idle_timeout = "90s"
 [pool.passive]
 max_fails = 5
 cooldown = "1h"
+[pool.health]
+type = "http"
+interval = "5s"
+fastinterval = "500ms"
+timeout = "2s"
+fall = 4
+rise = 1
+port = 8081
+method = "HEAD"
+path = "/ready?full=1"
+host = "app.local:8080"
+expect_status = [200, 204, "300-302"]
+body_contains = "ok"
+[pool.agent]
+port = 9999
+interval = "10s"
+timeout = "250ms"
+send = "status\n"
+[pool.outlier]
+consecutive_5xx = 0
+consecutive_errors = 7
+base_ejection = "30s"
+max_ejection = "10m"
+max_ejection_percent = 100
 [[pool.server]]
 name = "a1"
 addr = "10.0.0.1:80"
@@ -71,6 +97,11 @@ addr = "10.0.0.2:80"
 name = "api"
 strategy = "consistent_hash"
 hash_key = "cookie:session"
+fail_open = true
+slowstart = "30s"
+zones = ["eu-west", "eu-east"]
+zone_failover_threshold = 0.25
+health = { type = "pgsql", user = "probe", database = "app" }
 [pool.sticky]
 cookie = "SERVERID"
 max_age = "1h"
@@ -97,7 +128,9 @@ weight = 256
             client_header: secs(5),
             keepalive: Duration::ZERO,
             client_body: Duration::from_millis(250),
+            tunnel: secs(7200),
         },
+        status_path: Some("/proxy/status".into()),
     };
     let mut tcp = ListenerConfig::http("listener-2", addr("[::1]:9000"), "app");
     tcp.mode = ListenerMode::Tcp;
@@ -116,6 +149,38 @@ weight = 256
         timeouts: PoolTimeouts { connect: secs(1), response: secs(120) },
         keepalive: KeepaliveConfig { max_idle: 0, idle_timeout: secs(90) },
         passive: PassiveConfig { max_fails: 5, cooldown: secs(3600) },
+        health: Some(HealthCheckConfig {
+            kind: HealthCheckKind::Http {
+                method: "HEAD".into(),
+                path: "/ready?full=1".into(),
+                host: Some("app.local:8080".into()),
+                expect_status: vec![(200, 200), (204, 204), (300, 302)],
+                body_contains: Some("ok".into()),
+            },
+            interval: secs(5),
+            fastinterval: Duration::from_millis(500),
+            timeout: secs(2),
+            fall: 4,
+            rise: 1,
+            port: Some(8081),
+        }),
+        agent: Some(AgentCheckConfig {
+            port: 9999,
+            interval: secs(10),
+            timeout: Duration::from_millis(250),
+            send: "status\n".into(),
+        }),
+        outlier: OutlierConfig {
+            consecutive_5xx: 0,
+            consecutive_errors: 7,
+            base_ejection: secs(30),
+            max_ejection: secs(600),
+            max_ejection_percent: 100,
+        },
+        fail_open: false,
+        slowstart: Duration::ZERO,
+        zones: Vec::new(),
+        zone_failover_threshold: 0.5,
         servers: vec![a1, ServerConfig::new("server-2", addr("10.0.0.2:80"))],
     };
     let mut api_server = ServerConfig::new("server-1", addr("10.0.1.1:8080"));
@@ -124,6 +189,19 @@ weight = 256
     api.strategy = StrategyKind::ConsistentHash;
     api.hash_key = HashKey::Cookie("session".into());
     api.sticky = Some(StickyConfig { cookie: "SERVERID".into(), max_age: Some(secs(3600)) });
+    api.fail_open = true;
+    api.slowstart = secs(30);
+    api.zones = vec!["eu-west".into(), "eu-east".into()];
+    api.zone_failover_threshold = 0.25;
+    api.health = Some(HealthCheckConfig {
+        kind: HealthCheckKind::Pgsql { user: "probe".into(), database: Some("app".into()) },
+        interval: secs(3),
+        fastinterval: secs(3),
+        timeout: secs(1),
+        fall: 3,
+        rise: 2,
+        port: None,
+    });
 
     let expected = Config {
         runtime: RuntimeConfig {
@@ -172,6 +250,46 @@ fn example_file_parses_with_documented_defaults() {
         pools: vec![PoolConfig::new("app", servers)],
     };
     assert_eq!(c, expected);
+}
+
+/// The example's commented-out `[pool.health]` and `[pool.agent]` blocks
+/// are complete: uncommented (one `# ` level), they parse as documented.
+#[test]
+fn example_check_blocks_parse_when_uncommented() {
+    let src = include_str!("../../../../examples/lb.toml");
+    let mut out = String::new();
+    let mut in_block = false;
+    for line in src.lines() {
+        if line == "# [pool.health]" || line == "# [pool.agent]" {
+            in_block = true;
+        } else if !line.starts_with('#') {
+            in_block = false;
+        }
+        out.push_str(if in_block { line.strip_prefix("# ").unwrap_or(line) } else { line });
+        out.push('\n');
+    }
+    let c = parse(&out, "examples/lb.toml").unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let health = c.pools[0].health.clone().expect("health");
+    assert_eq!(
+        health,
+        HealthCheckConfig {
+            kind: HealthCheckKind::Http {
+                method: "GET".into(),
+                path: "/health".into(),
+                host: Some("app.local".into()),
+                expect_status: vec![(200, 399)],
+                body_contains: Some("ok".into()),
+            },
+            interval: secs(3),
+            fastinterval: secs(3),
+            timeout: secs(1),
+            fall: 3,
+            rise: 2,
+            port: Some(8081),
+        }
+    );
+    let agent = AgentCheckConfig { port: 9999, interval: secs(5), timeout: secs(1), send: String::new() };
+    assert_eq!(c.pools[0].agent, Some(agent));
 }
 
 #[test]
