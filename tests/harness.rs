@@ -60,3 +60,41 @@ fn stopped_backend_refuses_and_closes() {
     assert!(c.is_closed());
     assert!(std::net::TcpStream::connect(b.addr).is_err());
 }
+
+#[test]
+fn agent_fakes_share_a_port_across_loopback_addresses() {
+    use std::io::Read;
+    let ips: Vec<std::net::IpAddr> = vec!["127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap()];
+    let (port, agents) = support::agents_on_shared_port(&ips, "up");
+    agents[1].set("drain 50%");
+    let mut line = String::new();
+    std::net::TcpStream::connect((ips[1], port)).unwrap().read_to_string(&mut line).unwrap();
+    assert_eq!(line, "drain 50%\n");
+    assert_eq!(agents[1].hits(), 1);
+    agents[1].stop();
+    assert!(std::net::TcpStream::connect((ips[1], port)).is_err(), "stopped agent still reachable");
+}
+
+#[test]
+fn redis_and_postgres_fixtures_start_and_stop() {
+    use support::external::{Postgres, Redis, postgres_bin_dir, which};
+    match Redis::start() {
+        Some(mut r) => {
+            assert!(r.ping());
+            r.stop();
+            assert!(!r.ping(), "redis still answers after stop");
+        }
+        None => eprintln!("skipping redis fixture check: redis-server not installed"),
+    }
+    if postgres_bin_dir().is_none() {
+        eprintln!("skipping postgres fixture check: PostgreSQL not installed");
+        return;
+    }
+    let pg = Postgres::start().expect("postgres");
+    let psql = which("psql").expect("psql");
+    let out = std::process::Command::new(psql)
+        .args(["-X", "-h", "127.0.0.1", "-p", &pg.addr.port().to_string(), "-U", "postgres", "-tAc", "select 1"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1", "{}", String::from_utf8_lossy(&out.stderr));
+}
