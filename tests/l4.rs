@@ -87,8 +87,8 @@ fn redis_behind_a_tcp_listener_keeps_working_when_an_instance_stops() {
     proxy.expect_state("app/r1", "up", STATE_LIMIT);
     proxy.expect_state("app/r2", "up", STATE_LIMIT);
     assert!(
-        proxy.server("app/r1")["last_check"].as_str().is_some_and(|s| s.starts_with("ok")),
-        "{}",
+        wait_until(STATE_LIMIT, || proxy.server("app/r1")["last_check"].as_str().is_some_and(|s| s.starts_with("ok"))),
+        "redis check against a real redis-server is not ok: {}",
         proxy.server("app/r1")
     );
 
