@@ -104,7 +104,8 @@ fn bind(path: &Path, mode: u32) -> io::Result<(StdUnixListener, SocketFile)> {
         Err(e) => return Err(in_path(path, e)),
     }
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-    socket.bind(&SockAddr::unix(path)?).map_err(|e| in_path(path, e))?;
+    let addr = SockAddr::unix(path).map_err(|e| in_path(path, e))?;
+    socket.bind(&addr).map_err(|e| in_path(path, e))?;
     let meta = std::fs::symlink_metadata(path).map_err(|e| in_path(path, e))?;
     let file = SocketFile { path: path.to_path_buf(), id: (meta.dev(), meta.ino()) };
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777)).map_err(|e| in_path(path, e))?;

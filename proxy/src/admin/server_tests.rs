@@ -324,3 +324,15 @@ fn ctl_one_shot_and_stdin() {
     assert_eq!(code, 0);
     assert_eq!(admin.api.calls(), ["set_weight web/s1 9", "set_weight web/s1 4"]);
 }
+
+#[test]
+fn bind_errors_name_the_path() {
+    let path = PathBuf::from("/nonexistent-dir/fastlb.sock");
+    let (_tx, rx) = oneshot::channel();
+    let err = spawn_admin(&config(&path, 0o600), Arc::new(FakeControl::default()), rx).unwrap_err();
+    assert!(err.to_string().starts_with("admin socket /nonexistent-dir/fastlb.sock: "), "{err}");
+    let long = std::env::temp_dir().join("x".repeat(120));
+    let (_tx, rx) = oneshot::channel();
+    let err = spawn_admin(&config(&long, 0o600), Arc::new(FakeControl::default()), rx).unwrap_err();
+    assert!(err.to_string().contains(&*long.to_string_lossy()), "{err}");
+}
