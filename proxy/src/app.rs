@@ -1,6 +1,7 @@
 //! What the `fastlb` binary does with its parsed arguments: load config,
 //! start the workers, wait for a signal, drain. Exit codes: 0 clean stop,
-//! 64 bad usage or config (like linkerd2-proxy), 1 start-up failure.
+//! 64 bad usage or config (like linkerd2-proxy), 1 start-up failure
+//! (`fastlb ctl` has its own: see [`crate::admin::ctl`]).
 
 use std::io::IsTerminal;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -8,13 +9,15 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command, DemoArgs, quick_config};
 use crate::config::{self, Config, ServerConfig, StickyConfig};
-use crate::{demo, runtime};
+use crate::{admin, demo, runtime};
 
 const EXIT_USAGE: u8 = 64;
 
 pub fn run(cli: Cli) -> ExitCode {
     match &cli.command {
         Some(Command::Check) => check(&cli),
+        // No logging set-up: ctl prints answers, not server logs.
+        Some(Command::Ctl(args)) => admin::ctl::run(args, cli.config.as_deref()),
         Some(Command::Demo(args)) => match demo_config(args) {
             Ok(config) => serve(config),
             Err(e) => {

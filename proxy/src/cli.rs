@@ -1,5 +1,5 @@
 //! Command-line interface: `fastlb -c FILE`, `fastlb check -c FILE`,
-//! `fastlb demo`, and the config-less `--listen/--backends` mode.
+//! `fastlb demo`, `fastlb ctl`, and the config-less `--listen/--backends` mode.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +28,23 @@ pub enum Command {
     Check,
     /// Start demo backends and the balancer in front of them.
     Demo(DemoArgs),
+    /// Send a command to a running fastlb over its admin socket (`fastlb ctl help`);
+    /// without a command, read commands from stdin, one per line.
+    Ctl(CtlArgs),
+}
+
+/// `fastlb ctl [-s SOCKET] [-j] [COMMAND…]`
+#[derive(Debug, Args)]
+pub struct CtlArgs {
+    /// Admin socket (default: `[admin] socket` of -c FILE, else /tmp/fastlb.sock).
+    #[arg(short = 's', long = "socket")]
+    pub socket: Option<PathBuf>,
+    /// Ask for JSON (appends `json` to each command).
+    #[arg(short = 'j', long = "json")]
+    pub json: bool,
+    /// The command, e.g. `show stat`, `drain server web/s1`, `set weight web/s1 50`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub words: Vec<String>,
 }
 
 /// Run without a config file: one listener, one pool.

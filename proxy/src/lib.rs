@@ -13,9 +13,13 @@
 //!   stream, retry; the per-core upstream keep-alive pool.
 //! - [`runtime`]: one pinned thread per core, each with its own io_uring
 //!   runtime and SO_REUSEPORT listener; start-up and graceful shutdown.
+//! - [`control`]: the control side's contract (`ControlApi`) and snapshots.
+//! - [`admin`]: the admin Unix socket (line protocol, text/JSON answers, its
+//!   server thread), the listener status page, and `fastlb ctl`.
 //! - [`demo`]: built-in demo backends for `fastlb demo`.
 //! - [`cli`], [`app`]: argument parsing and what the binary does with it.
 
+pub mod admin;
 pub mod app;
 pub mod balance;
 pub mod cli;
