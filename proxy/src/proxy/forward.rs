@@ -188,7 +188,15 @@ pub async fn handle(
 ) -> After {
     let started = Instant::now();
     let ct = ctx.table();
-    let Some(pi) = ct.table.pool(&lctx.config.pool) else {
+    let lconf = ct.listener(lctx);
+    if let Some(path) = &lconf.status_path
+        && head.path(buf) == path.as_bytes()
+    {
+        let body = super::status::page(ctx, &lconf.pool);
+        buf.advance(head.head_len);
+        return super::status::respond(client, &head, body).await;
+    }
+    let Some(pi) = ct.table.pool(&lconf.pool) else {
         send_error(client, 503).await;
         return After::Close;
     };
@@ -214,7 +222,7 @@ pub async fn handle(
     let mut out = Vec::with_capacity(head.head_len + 256);
     let opts = http::ForwardOpts {
         client_ip: peer.ip(),
-        forward_headers: lctx.config.forward_headers,
+        forward_headers: lconf.forward_headers,
         upgrade: head.upgrade,
         default_host: None,
     };
@@ -293,7 +301,7 @@ pub async fn handle(
             }
         }
         if !body.done() {
-            match stream_body(lctx, client, &up, buf, &mut body, &mut out).await {
+            match stream_body(lconf.timeouts.client_body, client, &up, buf, &mut body, &mut out).await {
                 Ok(n) => bump(&core.bytes_in, n),
                 Err(BodyError::Client) => return After::Close,
                 Err(BodyError::Bad(e)) => {
@@ -340,7 +348,7 @@ pub async fn handle(
             }
             Resp::Upgraded => {
                 access_log(ctx, peer, &info, server, 101, started);
-                tunnel(client, &up, buf, ubuf).await;
+                tunnel(client, &up, buf, ubuf, lconf.timeouts.tunnel).await;
                 return After::Close;
             }
         }
@@ -379,20 +387,56 @@ pub(super) async fn connect_chosen(core_idx: usize, pool: &Pool, server: &Server
     }
 }
 
-/// Connect failure bookkeeping: after `max_fails` in a row the server is out
-/// of rotation for `cooldown`.
+/// Connect failure bookkeeping: `consecutive_errors` in a row eject the
+/// server (outlier detection).
 fn passive_failure(pool: &Pool, server: &Server, err: &std::io::Error) {
     let live = &server.stats.live;
     let fails = live.consecutive_fails.fetch_add(1, Ordering::Relaxed) + 1;
-    let p = &pool.config.passive;
-    if fails >= p.max_fails {
-        let until = now_ms() + p.cooldown.as_millis() as u64;
-        let prev = live.cooldown_until_ms.swap(until, Ordering::Relaxed);
+    let limit = pool.config.outlier.consecutive_errors;
+    if limit > 0 && fails >= limit {
         live.consecutive_fails.store(0, Ordering::Relaxed);
-        if prev <= now_ms() {
-            tracing::warn!(server = %server.key, error = %err, fails, cooldown = ?p.cooldown, "server out of rotation after connect failures");
-        }
+        eject(pool, server, &format!("{fails} connect errors in a row, last: {err}"));
     }
+}
+
+/// Outlier detection on responses: `consecutive_5xx` in a row eject.
+fn observe_status(pool: &Pool, server: &Server, status: u16) {
+    let live = &server.stats.live;
+    let limit = pool.config.outlier.consecutive_5xx;
+    if status < 500 || limit == 0 {
+        // Only store when needed: the common case reads, not writes, the line.
+        if live.consecutive_5xx.load(Ordering::Relaxed) != 0 {
+            live.consecutive_5xx.store(0, Ordering::Relaxed);
+        }
+        return;
+    }
+    let n = live.consecutive_5xx.fetch_add(1, Ordering::Relaxed) + 1;
+    if n >= limit {
+        live.consecutive_5xx.store(0, Ordering::Relaxed);
+        eject(pool, server, &format!("{n} 5xx responses in a row"));
+    }
+}
+
+/// Takes a server out of rotation for `base_ejection` × (ejections so far),
+/// at most `max_ejection`, unless that would put more than
+/// `max_ejection_percent` of the pool out at once. Lock-free: the control
+/// side's monitor notices the cooldown and records the event.
+fn eject(pool: &Pool, server: &Server, why: &str) {
+    let o = &pool.config.outlier;
+    let now = now_ms();
+    let live = &server.stats.live;
+    if live.cooldown_until_ms.load(Ordering::Relaxed) > now {
+        return;
+    }
+    let out = pool.servers.iter().filter(|s| s.stats.live.cooldown_until_ms.load(Ordering::Relaxed) > now).count();
+    if (out + 1) * 100 > pool.servers.len() * o.max_ejection_percent as usize {
+        tracing::debug!(server = %server.key, why, "not ejected: max_ejection_percent reached");
+        return;
+    }
+    let n = live.ejections.fetch_add(1, Ordering::Relaxed) + 1;
+    let time = (o.base_ejection * n).min(o.max_ejection);
+    live.cooldown_until_ms.store(now + time.as_millis() as u64, Ordering::Relaxed);
+    tracing::warn!(server = %server.key, why, ejection = ?time, "server ejected (outlier detection)");
 }
 
 enum BodyError {
@@ -404,7 +448,7 @@ enum BodyError {
 /// Streams the rest of the request body from the client to the backend.
 /// Returns the bytes written upstream.
 async fn stream_body(
-    lctx: &ListenerCtx,
+    client_body_timeout: Duration,
     client: &TcpStream,
     up: &TcpStream,
     buf: &mut BytesMut,
@@ -413,7 +457,7 @@ async fn stream_body(
 ) -> Result<u64, BodyError> {
     let mut sent = 0u64;
     while !body.done() {
-        let deadline = Instant::now() + lctx.config.timeouts.client_body;
+        let deadline = Instant::now() + client_body_timeout;
         match read_some(client, buf, RELAY_READ, deadline).await {
             Ok(0) | Err(_) => return Err(BodyError::Client),
             Ok(_) => {}
@@ -488,6 +532,7 @@ async fn relay_response(
         }
     };
     server.stats.record_latency(t0.elapsed().as_micros() as u64);
+    observe_status(pool, server, rh.status);
     let class = (rh.status / 100).clamp(1, 5) as usize - 1;
     bump(&core.responses[class], 1);
 
@@ -629,61 +674,52 @@ async fn relay_response(
     Resp::Done { reuse_upstream: reuse, close_client, status: rh.status }
 }
 
-/// Relays bytes both ways after a 101. When one side finishes sending, the
-/// other side's write half is shut down (half-close), and the tunnel ends
-/// when both directions have. A tunnel may idle for up to a day.
-pub(super) async fn tunnel(client: &TcpStream, up: &TcpStream, client_rest: &mut BytesMut, up_rest: BytesMut) {
-    let to_up = async {
-        let mut b = std::mem::take(client_rest);
-        loop {
-            if !b.is_empty() {
-                let (res, back) = write_all(up, b).await;
-                if res.is_err() {
-                    return;
-                }
-                b = back;
-                b.clear();
-            }
-            match read_some(client, &mut b, RELAY_READ, far_future()).await {
-                Ok(n) if n > 0 => {}
-                _ => {
-                    let mut u = up;
-                    let _ = u.shutdown().await;
-                    return;
-                }
-            }
-        }
-    };
-    let to_client = async {
-        let mut b = up_rest;
-        loop {
-            if !b.is_empty() {
-                let (res, back) = write_all(client, b).await;
-                if res.is_err() {
-                    return;
-                }
-                b = back;
-                b.clear();
-            }
-            match read_some(up, &mut b, RELAY_READ, far_future()).await {
-                Ok(n) if n > 0 => {}
-                _ => {
-                    let mut c = client;
-                    let _ = c.shutdown().await;
-                    return;
-                }
-            }
-        }
-    };
-    futures_util::future::join(to_up, to_client).await;
+/// Relays bytes both ways (after a 101, or for a `mode = "tcp"`
+/// connection). When one side finishes sending, the other side's write half
+/// is shut down (half-close passed on), and the tunnel ends when both
+/// directions have, or when neither direction moved a byte for `idle`.
+pub(super) async fn tunnel(
+    client: &TcpStream,
+    up: &TcpStream,
+    client_rest: &mut BytesMut,
+    up_rest: BytesMut,
+    idle: Duration,
+) {
+    // Both directions run in this one task, so a plain Cell is enough.
+    let last = std::cell::Cell::new(Instant::now());
+    let first = std::mem::take(client_rest);
+    futures_util::future::join(relay(client, up, first, &last, idle), relay(up, client, up_rest, &last, idle)).await;
 }
 
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(24 * 3600)
+/// One direction of a tunnel: `from` → `to`, starting with `pending`.
+async fn relay(from: &TcpStream, to: &TcpStream, pending: BytesMut, last: &std::cell::Cell<Instant>, idle: Duration) {
+    let mut b = pending;
+    loop {
+        if !b.is_empty() {
+            let (res, back) = write_all(to, b).await;
+            if res.is_err() {
+                return;
+            }
+            last.set(Instant::now());
+            b = back;
+            b.clear();
+        }
+        match read_some(from, &mut b, RELAY_READ, last.get() + idle).await {
+            Ok(n) if n > 0 => last.set(Instant::now()),
+            // The other direction kept the tunnel alive: wait again (the
+            // timed-out read took the buffer with it).
+            Err(ReadError::TimedOut) if last.get() + idle > Instant::now() => b = BytesMut::new(),
+            _ => {
+                let mut t = to;
+                let _ = t.shutdown().await;
+                return;
+            }
+        }
+    }
 }
 
 fn access_log(ctx: &WorkerCtx, peer: SocketAddr, info: &ReqInfo, server: &Server, status: u16, started: Instant) {
-    if ctx.shared.config.runtime.access_log {
+    if ctx.table().table.config.runtime.access_log {
         tracing::info!(
             target: "fastlb::access",
             client = %peer,
