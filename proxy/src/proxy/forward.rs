@@ -348,7 +348,9 @@ pub async fn handle(
             }
             Resp::Upgraded => {
                 access_log(ctx, peer, &info, server, 101, started);
-                tunnel(client, &up, buf, ubuf, lconf.timeouts.tunnel).await;
+                let (sent, received) = tunnel(client, &up, buf, ubuf, lconf.timeouts.tunnel).await;
+                bump(&core.bytes_in, sent);
+                bump(&core.bytes_out, received);
                 return After::Close;
             }
         }
@@ -684,22 +686,31 @@ pub(super) async fn tunnel(
     client_rest: &mut BytesMut,
     up_rest: BytesMut,
     idle: Duration,
-) {
+) -> (u64, u64) {
     // Both directions run in this one task, so a plain Cell is enough.
     let last = std::cell::Cell::new(Instant::now());
     let first = std::mem::take(client_rest);
-    futures_util::future::join(relay(client, up, first, &last, idle), relay(up, client, up_rest, &last, idle)).await;
+    futures_util::future::join(relay(client, up, first, &last, idle), relay(up, client, up_rest, &last, idle)).await
 }
 
 /// One direction of a tunnel: `from` → `to`, starting with `pending`.
-async fn relay(from: &TcpStream, to: &TcpStream, pending: BytesMut, last: &std::cell::Cell<Instant>, idle: Duration) {
+/// Returns the bytes relayed.
+async fn relay(
+    from: &TcpStream,
+    to: &TcpStream,
+    pending: BytesMut,
+    last: &std::cell::Cell<Instant>,
+    idle: Duration,
+) -> u64 {
     let mut b = pending;
+    let mut moved = 0u64;
     loop {
         if !b.is_empty() {
             let (res, back) = write_all(to, b).await;
             if res.is_err() {
-                return;
+                return moved;
             }
+            moved += back.len() as u64;
             last.set(Instant::now());
             b = back;
             b.clear();
@@ -712,7 +723,7 @@ async fn relay(from: &TcpStream, to: &TcpStream, pending: BytesMut, last: &std::
             _ => {
                 let mut t = to;
                 let _ = t.shutdown().await;
-                return;
+                return moved;
             }
         }
     }

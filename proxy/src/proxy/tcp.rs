@@ -35,7 +35,9 @@ pub async fn serve_tcp(ctx: Rc<WorkerCtx>, lctx: Rc<ListenerCtx>, client: TcpStr
         bump(&core.requests, 1);
         match connect_chosen(ctx.core, pool, server).await {
             Some(up) => {
-                tunnel(&client, &up, &mut BytesMut::new(), BytesMut::new(), idle).await;
+                let (sent, received) = tunnel(&client, &up, &mut BytesMut::new(), BytesMut::new(), idle).await;
+                bump(&core.bytes_in, sent);
+                bump(&core.bytes_out, received);
                 return;
             }
             None if attempt < pool.config.retries => {
