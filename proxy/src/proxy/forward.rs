@@ -505,9 +505,8 @@ async fn relay_response(
                     if req.client_minor >= 1 {
                         out.clear();
                         out.extend_from_slice(&ubuf[..rh.head_len]);
-                        match write_all_timeout(client, std::mem::take(out), write_timeout).await {
-                            Ok(o) => *out = o,
-                            Err(_) => return Resp::Broken,
+                        if flush(client, out, write_timeout).await.is_none() {
+                            return Resp::Broken;
                         }
                         relayed_1xx = true;
                     }
@@ -545,13 +544,7 @@ async fn relay_response(
         out.clear();
         http::write_response_head(ubuf, &rh, &http::ResponseOpts { client_minor: 1, close: false, extra }, out);
         ubuf.advance(rh.head_len);
-        return match write_all_timeout(client, std::mem::take(out), write_timeout).await {
-            Ok(o) => {
-                *out = o;
-                Resp::Upgraded
-            }
-            Err(_) => Resp::Broken,
-        };
+        return if flush(client, out, write_timeout).await.is_some() { Resp::Upgraded } else { Resp::Broken };
     }
 
     let dechunk_for_10 = req.client_minor == 0 && matches!(rh.body, BodyKind::Chunked);
@@ -584,18 +577,13 @@ async fn relay_response(
             }
             while rem > 0 {
                 // Flush what is pending, then relay straight from the read buffer.
-                if !out.is_empty() {
-                    relayed += out.len() as u64;
-                    match write_all_timeout(client, std::mem::take(out), write_timeout).await {
-                        Ok(o) => *out = o,
-                        Err(_) => return Resp::Broken,
-                    }
-                    out.clear();
+                match flush(client, out, write_timeout).await {
+                    Some(n) => relayed += n,
+                    None => return Resp::Broken,
                 }
                 ubuf.clear();
-                match read_some(up, ubuf, RELAY_READ, Instant::now() + timeout).await {
-                    Ok(n) if n > 0 => {}
-                    _ => return Resp::Broken,
+                if !read_body(up, ubuf, timeout).await {
+                    return Resp::Broken;
                 }
                 let take = rem.min(ubuf.len() as u64) as usize;
                 if ubuf.len() > take {
@@ -630,50 +618,65 @@ async fn relay_response(
                     }
                     break;
                 }
-                if !out.is_empty() {
-                    relayed += out.len() as u64;
-                    match write_all_timeout(client, std::mem::take(out), write_timeout).await {
-                        Ok(o) => *out = o,
-                        Err(_) => return Resp::Broken,
-                    }
-                    out.clear();
+                match flush(client, out, write_timeout).await {
+                    Some(n) => relayed += n,
+                    None => return Resp::Broken,
                 }
-                match read_some(up, ubuf, RELAY_READ, Instant::now() + timeout).await {
-                    Ok(n) if n > 0 => {}
-                    _ => return Resp::Broken,
+                if !read_body(up, ubuf, timeout).await {
+                    return Resp::Broken;
                 }
             }
         }
         BodyKind::CloseDelimited => {
+            // Ends when the backend closes: relay straight from the read buffer.
             reuse = false;
-            out.extend_from_slice(ubuf);
             loop {
-                if !out.is_empty() {
-                    relayed += out.len() as u64;
-                    match write_all_timeout(client, std::mem::take(out), write_timeout).await {
-                        Ok(o) => *out = o,
+                match flush(client, out, write_timeout).await {
+                    Some(n) => relayed += n,
+                    None => return Resp::Broken,
+                }
+                if !ubuf.is_empty() {
+                    relayed += ubuf.len() as u64;
+                    match write_all_timeout(client, std::mem::take(ubuf), write_timeout).await {
+                        Ok(b) => *ubuf = b,
                         Err(_) => return Resp::Broken,
                     }
-                    out.clear();
+                    ubuf.clear();
                 }
-                ubuf.clear();
                 match read_some(up, ubuf, RELAY_READ, Instant::now() + timeout).await {
-                    Ok(n) if n > 0 => out.extend_from_slice(ubuf),
+                    Ok(n) if n > 0 => {}
                     Ok(_) => break,
                     Err(_) => return Resp::Broken,
                 }
             }
         }
     }
-    if !out.is_empty() {
-        relayed += out.len() as u64;
-        match write_all_timeout(client, std::mem::take(out), write_timeout).await {
-            Ok(o) => *out = o,
-            Err(_) => return Resp::Broken,
-        }
+    match flush(client, out, write_timeout).await {
+        Some(n) => relayed += n,
+        None => return Resp::Broken,
     }
     bump(&core.bytes_out, relayed);
     Resp::Done { reuse_upstream: reuse, close_client, status: rh.status }
+}
+
+/// Writes `out` to the client (if anything is pending) and leaves it empty
+/// for reuse. Returns the bytes written, `None` when the client is gone or
+/// stalled past `timeout` (the response is then broken).
+async fn flush(client: &TcpStream, out: &mut Vec<u8>, timeout: Duration) -> Option<u64> {
+    if out.is_empty() {
+        return Some(0);
+    }
+    let n = out.len() as u64;
+    let mut o = write_all_timeout(client, std::mem::take(out), timeout).await.ok()?;
+    o.clear();
+    *out = o;
+    Some(n)
+}
+
+/// Reads more of a response body from the backend; false at EOF, on error
+/// or when it stays silent past `timeout` (the body is then cut short).
+async fn read_body(up: &TcpStream, ubuf: &mut BytesMut, timeout: Duration) -> bool {
+    matches!(read_some(up, ubuf, RELAY_READ, Instant::now() + timeout).await, Ok(n) if n > 0)
 }
 
 /// Relays bytes both ways (after a 101, or for a `mode = "tcp"`
