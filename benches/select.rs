@@ -48,7 +48,7 @@ fn select(c: &mut Criterion) {
                 b.iter(|| {
                     k += 1;
                     let hash = mix64(k);
-                    choose(&*strategy, pool, black_box(hash), 0, 0, 0, None)
+                    choose(&*strategy, pool, black_box(hash), 0, 0, 0, None, None)
                 })
             });
         }

@@ -53,7 +53,7 @@ fn all(_: usize) -> bool {
 
 /// A pick where every server is eligible.
 pub fn eligible_all(hash: u64) -> Pick<'static> {
-    Pick { hash, attempt: 0, eligible: &all }
+    Pick { hash, attempt: 0, eligible: &all, request: None }
 }
 
 /// Histogram of picked indices.

@@ -177,6 +177,22 @@ struct ReqInfo {
     upgrade: bool,
 }
 
+/// Header and cookie lookups over a parsed head, for strategies.
+struct Fields<'a> {
+    buf: &'a [u8],
+    head: &'a RequestHead,
+}
+
+impl balance::RequestFields for Fields<'_> {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        http::header(self.buf, &self.head.headers, name)
+    }
+
+    fn cookie(&self, name: &str) -> Option<&[u8]> {
+        http::cookie(self.buf, &self.head.headers, name)
+    }
+}
+
 /// Serves one parsed request. `buf` holds the head and whatever followed it.
 pub async fn handle(
     ctx: &Rc<WorkerCtx>,
@@ -191,6 +207,7 @@ pub async fn handle(
     let lconf = ct.listener(lctx);
     if let Some(path) = &lconf.status_path
         && head.path(buf) == path.as_bytes()
+        && matches!(head.body, BodyKind::None)
     {
         let body = super::status::page(ctx, &lconf.pool);
         buf.advance(head.head_len);
@@ -227,7 +244,17 @@ pub async fn handle(
         default_host: None,
     };
     http::write_request_head(buf, &head, &opts, &mut out);
-    buf.advance(head.head_len);
+    // The head stays readable (for the strategy's request view) while the
+    // buffer moves on to the body: splitting shares the allocation.
+    let head_buf = buf.split_to(head.head_len).freeze();
+    let fields = Fields { buf: &head_buf, head: &head };
+    let view = balance::RequestView {
+        method: head.method_range.get(&head_buf),
+        client_ip: peer.ip(),
+        host: head.host.map(|h| h.get(&head_buf)),
+        path: head.path(&head_buf),
+        fields: &fields,
+    };
     let mut body = ReqBody::new(&head.body);
     if let Err(e) = body.pump(buf, &mut out) {
         send_error(client, e.status()).await;
@@ -244,7 +271,7 @@ pub async fn handle(
     let mut attempt = 0u32;
     let mut sent_continue = false;
     loop {
-        let Some(choice) = balance::choose(strategy, pool, hash, attempt, now_ms(), tried, sticky) else {
+        let Some(choice) = balance::choose(strategy, pool, hash, attempt, now_ms(), tried, sticky, Some(&view)) else {
             let status = if attempt == 0 { 503 } else { 502 };
             send_error(client, status).await;
             return After::Close;

@@ -25,7 +25,7 @@ pub async fn serve_tcp(ctx: Rc<WorkerCtx>, lctx: Rc<ListenerCtx>, client: TcpStr
     let mut tried = 0u64;
     let mut attempt = 0u32;
     loop {
-        let Some(choice) = balance::choose(strategy, pool, hash, attempt, now_ms(), tried, None) else { return };
+        let Some(choice) = balance::choose(strategy, pool, hash, attempt, now_ms(), tried, None, None) else { return };
         if choice.index < 64 {
             tried |= 1 << choice.index;
         }
