@@ -170,6 +170,9 @@ pub struct Choice {
 /// (which includes Drain and weight 0). Otherwise the strategy picks among
 /// untried primaries usable for new traffic, and only if there is none among
 /// untried backups. `None` when no server can take the request.
+// Scalars passed straight through on the hot path; a struct would only be
+// built to be taken apart again.
+#[allow(clippy::too_many_arguments)]
 pub fn choose(
     strategy: &dyn Strategy,
     pool: &Pool,
