@@ -27,6 +27,7 @@ fn table(kind: StrategyKind, n: usize) -> Table {
         admin: AdminConfig::default(),
         listeners: vec![],
         pools: vec![pool],
+        plugins: Default::default(),
     };
     let t = Table::build(&config, 1, None, 1);
     for (i, s) in t.pools[0].servers.iter().enumerate() {

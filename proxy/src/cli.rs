@@ -146,5 +146,6 @@ pub fn quick_config(listen: SocketAddr, servers: Vec<ServerConfig>, strategy: St
         admin: AdminConfig::default(),
         listeners: vec![ListenerConfig::http("default", listen, "default")],
         pools: vec![pool],
+        plugins: Default::default(),
     }
 }

@@ -35,6 +35,7 @@ pub fn fixture_servers(kind: StrategyKind, specs: &[(String, u16, bool)]) -> Tab
         admin: AdminConfig::default(),
         listeners: vec![],
         pools: vec![pool],
+        plugins: Default::default(),
     };
     Table::build(&config, 2, None, 1)
 }

@@ -422,7 +422,13 @@ fn health_cfg(kind: HealthCheckKind, interval: Duration) -> HealthCheckConfig {
 }
 
 fn config(pools: Vec<PoolConfig>) -> Config {
-    Config { runtime: RuntimeConfig::default(), admin: AdminConfig::default(), listeners: Vec::new(), pools }
+    Config {
+        runtime: RuntimeConfig::default(),
+        admin: AdminConfig::default(),
+        listeners: Vec::new(),
+        pools,
+        plugins: Default::default(),
+    }
 }
 
 /// A running checker, stopped (and its prompt exit checked) on drop.
