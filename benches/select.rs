@@ -27,6 +27,7 @@ fn table(kind: StrategyKind, n: usize) -> Table {
         admin: AdminConfig::default(),
         listeners: vec![],
         pools: vec![pool],
+        plugins: Default::default(),
     };
     let t = Table::build(&config, 1, None, 1);
     for (i, s) in t.pools[0].servers.iter().enumerate() {
@@ -48,7 +49,7 @@ fn select(c: &mut Criterion) {
                 b.iter(|| {
                     k += 1;
                     let hash = mix64(k);
-                    choose(&*strategy, pool, black_box(hash), 0, 0, 0, None)
+                    choose(&*strategy, pool, black_box(hash), 0, 0, 0, None, None)
                 })
             });
         }

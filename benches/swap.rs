@@ -26,7 +26,13 @@ fn config(pools: usize, per_pool: usize) -> Config {
             PoolConfig::new(&format!("p{p}"), servers)
         })
         .collect();
-    Config { runtime: RuntimeConfig::default(), admin: AdminConfig::default(), listeners: vec![], pools }
+    Config {
+        runtime: RuntimeConfig::default(),
+        admin: AdminConfig::default(),
+        listeners: vec![],
+        pools,
+        plugins: Default::default(),
+    }
 }
 
 fn build(c: &mut Criterion) {

@@ -4,12 +4,23 @@
 //! (`fastlb ctl` has its own: see [`crate::admin::ctl`]).
 
 use std::io::IsTerminal;
+use std::sync::OnceLock;
+
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use futures_channel::oneshot;
 
 use crate::cli::{Cli, Command, DemoArgs, quick_config};
 use crate::config::{self, Config, ServerConfig, StickyConfig};
-use crate::{admin, demo, runtime};
+use crate::control::{Control, ControlApi, HealthSink, spawn_monitor};
+use crate::{admin, demo, health, runtime};
 
 const EXIT_USAGE: u8 = 64;
 
@@ -19,14 +30,14 @@ pub fn run(cli: Cli) -> ExitCode {
         // No logging set-up: ctl prints answers, not server logs.
         Some(Command::Ctl(args)) => admin::ctl::run(args, cli.config.as_deref()),
         Some(Command::Demo(args)) => match demo_config(args) {
-            Ok(config) => serve(config),
+            Ok(config) => serve(Launch { config, path: None, admin: true }),
             Err(e) => {
                 eprintln!("fastlb demo: {e}");
                 ExitCode::FAILURE
             }
         },
         None => match load(&cli) {
-            Ok(config) => serve(config),
+            Ok(launch) => serve(launch),
             Err(code) => code,
         },
     }
@@ -56,19 +67,30 @@ fn check(cli: &Cli) -> ExitCode {
     }
 }
 
-fn load(cli: &Cli) -> Result<Config, ExitCode> {
+fn load(cli: &Cli) -> Result<Launch, ExitCode> {
     if let Some(path) = &cli.config {
         if cli.quick.listen.is_some() {
             eprintln!("fastlb: use either -c FILE or --listen/--backends, not both");
             return Err(ExitCode::from(EXIT_USAGE));
         }
-        return config::load(path).map_err(|errors| {
-            eprintln!("{errors}");
-            ExitCode::from(EXIT_USAGE)
-        });
+        return match config::load(path) {
+            Ok(config) => Ok(Launch { config, path: Some(path.clone()), admin: true }),
+            Err(errors) => {
+                eprintln!("{errors}");
+                Err(ExitCode::from(EXIT_USAGE))
+            }
+        };
     }
     match cli.quick.to_config() {
-        Ok(Some(config)) => Ok(config),
+        Ok(Some(mut config)) => {
+            // Without a config file the admin socket is opt-in, so quick
+            // instances (scripts, tests) never fight over the default path.
+            let admin = cli.quick.admin.clone();
+            if let Some(path) = &admin {
+                config.admin.socket = path.clone();
+            }
+            Ok(Launch { config, path: None, admin: admin.is_some() })
+        }
         Ok(None) => {
             eprintln!(
                 "fastlb: nothing to run. Try `fastlb demo`, `fastlb -c lb.toml`, or `fastlb --listen 127.0.0.1:8000 --backends 127.0.0.1:5000,127.0.0.1:5001` (see --help)"
@@ -98,10 +120,66 @@ fn demo_config(args: &DemoArgs) -> std::io::Result<Config> {
     if let Some(w) = args.workers {
         config.runtime.workers = w.max(1);
     }
+    // One demo per user at a time would be too strict: the default socket
+    // is per process, and printed at start-up.
+    config.admin.socket = args
+        .admin
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("fastlb-demo-{}.sock", std::process::id())));
     Ok(config)
 }
 
-fn serve(config: Config) -> ExitCode {
+/// What to run: the config, where it came from (for `reload`), and
+/// whether to serve the admin socket.
+pub struct Launch {
+    pub config: Config,
+    /// The config file, if any: `reload` and SIGHUP re-read it.
+    pub path: Option<PathBuf>,
+    /// Serve the admin socket at `config.admin.socket`.
+    pub admin: bool,
+}
+
+/// Control threads running beside the workers, stopped on shutdown.
+struct ControlThreads {
+    admin: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    health: (oneshot::Sender<()>, JoinHandle<()>),
+    monitor: (mpsc::Sender<()>, JoinHandle<()>),
+}
+
+impl ControlThreads {
+    fn start(launch: &Launch, control: &Arc<Control>) -> std::io::Result<ControlThreads> {
+        let shared = control.shared();
+        let api: Arc<dyn ControlApi> = control.clone();
+        let id = crate::proxy::status::proxy_id();
+        let page_api = Arc::clone(&api);
+        let _ = shared.status_page.set(Box::new(move |pool: &str| admin::status_json(&*page_api, pool, &id)));
+        let admin = if launch.admin {
+            let (tx, rx) = oneshot::channel();
+            Some((tx, admin::spawn_admin(&launch.config.admin, api, rx)?))
+        } else {
+            None
+        };
+        let (htx, hrx) = oneshot::channel();
+        let health = health::spawn_checker(Arc::clone(&shared.table), control.clone() as Arc<dyn HealthSink>, hrx)?;
+        let (mtx, mrx) = mpsc::channel();
+        let monitor = spawn_monitor(Arc::clone(control), mrx)?;
+        Ok(ControlThreads { admin, health: (htx, health), monitor: (mtx, monitor) })
+    }
+
+    fn stop(self) {
+        if let Some((tx, t)) = self.admin {
+            let _ = tx.send(());
+            let _ = t.join();
+        }
+        let _ = self.health.0.send(());
+        let _ = self.health.1.join();
+        let _ = self.monitor.0.send(());
+        let _ = self.monitor.1.join();
+    }
+}
+
+fn serve(launch: Launch) -> ExitCode {
+    let config = &launch.config;
     init_logging(&config.runtime.log_level);
     // Block the stop signals before any worker exists, so every thread
     // inherits the mask and only `sigwait` below sees them.
@@ -114,7 +192,7 @@ fn serve(config: Config) -> ExitCode {
         .map(|p| format!("{} ({}, {} servers)", p.name, p.strategy.name(), p.servers.len()))
         .collect();
     tracing::info!(workers = config.runtime.workers, pools = %pools.join(", "), version = env!("CARGO_PKG_VERSION"), "starting fastlb");
-    let running = match runtime::start(config) {
+    let running = match runtime::start(config.clone()) {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("{e}");
@@ -122,6 +200,21 @@ fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let control = Control::new(Arc::clone(&running.shared), config.clone(), launch.path.clone());
+    control.publish();
+    let threads = match ControlThreads::start(&launch, &control) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("fastlb: {e}");
+            running.shutdown();
+            return ExitCode::FAILURE;
+        }
+    };
+    if launch.admin {
+        tracing::info!(socket = %config.admin.socket.display(), "admin socket ready (fastlb ctl -s {} help)", config.admin.socket.display());
+    }
+    tracing::info!("fastlb ready");
     loop {
         let mut sig = 0;
         // SAFETY: `set` is initialised; `sig` is a valid out-pointer.
@@ -129,9 +222,13 @@ fn serve(config: Config) -> ExitCode {
             continue;
         }
         match sig {
-            libc::SIGHUP => tracing::warn!("SIGHUP: live reload is not available in this version; ignored"),
+            libc::SIGHUP => match control.reload() {
+                Ok(msg) => tracing::info!("SIGHUP: {msg}"),
+                Err(e) => tracing::error!("SIGHUP: {e}"),
+            },
             _ => {
                 tracing::info!(signal = sig, "stopping: no new connections, draining in-flight requests");
+                threads.stop();
                 running.shutdown();
                 tracing::info!("stopped");
                 return ExitCode::SUCCESS;
@@ -152,14 +249,28 @@ fn signal_set() -> libc::sigset_t {
     }
 }
 
+type FilterHandle = tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>;
+
+/// Set once by `init_logging`; lets a reload change the level.
+static LOG_FILTER: OnceLock<FilterHandle> = OnceLock::new();
+
 /// Logs to stderr; `RUST_LOG` overrides the configured level. Colours only
 /// on a terminal. Safe to call twice (the second call does nothing).
 pub fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
+    if tracing_subscriber::registry().with(filter).with(fmt).try_init().is_ok() {
+        let _ = LOG_FILTER.set(handle);
+    }
+}
+
+/// Applies a reloaded `log_level` (unless `RUST_LOG` is set, which wins).
+pub fn set_log_level(level: &str) {
+    if std::env::var_os("RUST_LOG").is_some() {
+        return;
+    }
+    if let Some(handle) = LOG_FILTER.get() {
+        let _ = handle.reload(EnvFilter::new(level));
+    }
 }

@@ -72,6 +72,9 @@ pub struct QuickArgs {
     /// Do not pin worker threads to cores.
     #[arg(long)]
     pub no_pin: bool,
+    /// Serve the admin socket at this path (off by default without a config file).
+    #[arg(long, value_name = "PATH")]
+    pub admin: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +94,9 @@ pub struct DemoArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Admin socket path (default: fastlb-demo-PID.sock in the temp dir, printed at start-up).
+    #[arg(long, value_name = "PATH")]
+    pub admin: Option<PathBuf>,
 }
 
 fn parse_strategy(s: &str) -> Result<StrategyKind, String> {
@@ -140,5 +146,6 @@ pub fn quick_config(listen: SocketAddr, servers: Vec<ServerConfig>, strategy: St
         admin: AdminConfig::default(),
         listeners: vec![ListenerConfig::http("default", listen, "default")],
         pools: vec![pool],
+        plugins: Default::default(),
     }
 }

@@ -50,7 +50,14 @@ pub struct Shared {
     /// Per-core reported counters (connections, requests), summed on read.
     pub cores: Vec<Arc<CoreStats>>,
     pub started: std::time::Instant,
+    /// Renders a listener's `status_path` page for a pool; set once the
+    /// control side is up (the admin module provides it, so the data path
+    /// does not depend on admin).
+    pub status_page: std::sync::OnceLock<StatusPage>,
 }
+
+/// Renders the status page JSON for the named pool.
+pub type StatusPage = Box<dyn Fn(&str) -> String + Send + Sync>;
 
 /// A running instance: bound addresses and the means to stop it.
 pub struct Running {
@@ -104,6 +111,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         table: Arc::new(ArcSwap::from_pointee(table)),
         cores: (0..workers).map(|_| Arc::new(CoreStats::default())).collect(),
         started: std::time::Instant::now(),
+        status_page: std::sync::OnceLock::new(),
     });
     let cpus = allowed_cpus();
     let (ready_tx, ready_rx) = mpsc::channel::<Result<usize, StartError>>();
@@ -143,7 +151,6 @@ pub fn start(config: Config) -> Result<Running, StartError> {
     for (name, addr) in &running.listeners {
         tracing::info!(listener = %name, addr = %addr, workers, "listening");
     }
-    tracing::info!("fastlb ready");
     Ok(running)
 }
 

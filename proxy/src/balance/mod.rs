@@ -29,6 +29,32 @@ pub struct Pick<'a> {
     /// Whether server `i` of the pool may take this request now (admin state,
     /// cooldown, tier primary/backup, not already tried by this request).
     pub eligible: &'a dyn Fn(usize) -> bool,
+    /// The request itself, for strategies that look beyond the hash (WASM
+    /// plugins); `None` where there is no HTTP request (tcp mode, tests).
+    pub request: Option<&'a RequestView<'a>>,
+}
+
+/// The parts of an HTTP request a strategy may read, borrowed from the
+/// connection's buffer (nothing is copied unless a strategy asks).
+pub struct RequestView<'a> {
+    /// The method token as sent (`GET`, …).
+    pub method: &'a [u8],
+    pub client_ip: IpAddr,
+    /// Host of the request (the absolute-form authority, else the Host field).
+    pub host: Option<&'a [u8]>,
+    /// Path and query.
+    pub path: &'a [u8],
+    /// Header and cookie lookups.
+    pub fields: &'a dyn RequestFields,
+}
+
+/// Header and cookie lookup on a request (a trait object rather than
+/// closures so that `RequestView` stays covariant in its lifetime).
+pub trait RequestFields {
+    /// First value of a header (case-insensitive name).
+    fn header(&self, name: &str) -> Option<&[u8]>;
+    /// Value of a cookie.
+    fn cookie(&self, name: &str) -> Option<&[u8]>;
 }
 
 /// A balancing algorithm, instantiated once per core per table generation
@@ -144,6 +170,9 @@ pub struct Choice {
 /// (which includes Drain and weight 0). Otherwise the strategy picks among
 /// untried primaries usable for new traffic, and only if there is none among
 /// untried backups. `None` when no server can take the request.
+// Scalars passed straight through on the hot path; a struct would only be
+// built to be taken apart again.
+#[allow(clippy::too_many_arguments)]
 pub fn choose(
     strategy: &dyn Strategy,
     pool: &Pool,
@@ -152,6 +181,7 @@ pub fn choose(
     now_ms: u64,
     tried: u64,
     sticky: Option<usize>,
+    request: Option<&RequestView<'_>>,
 ) -> Option<Choice> {
     let untried = |i: usize| i >= 64 || tried & (1 << i) == 0;
     if let Some(i) = sticky
@@ -172,7 +202,7 @@ pub fn choose(
                     .get(i)
                     .is_some_and(|s| s.backup == backup && s.tier <= max_tier && s.usable(now_ms, false))
         };
-        let pick = Pick { hash, attempt, eligible: &eligible };
+        let pick = Pick { hash, attempt, eligible: &eligible, request };
         let index = match strategy.select(pool, &pick) {
             Some(i) if eligible(i) => Some(i),
             // A strategy that breaks its contract (a plugin, say) must not

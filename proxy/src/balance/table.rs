@@ -38,6 +38,10 @@ pub struct LiveCounters {
     pub consecutive_fails: CachePadded<AtomicU32>,
     /// While `now_ms() < cooldown_until_ms`, the server is out of rotation.
     pub cooldown_until_ms: CachePadded<AtomicU64>,
+    /// Consecutive 5xx responses (outlier detection); reset by any other.
+    pub consecutive_5xx: CachePadded<AtomicU32>,
+    /// Ejections so far: each lasts `base_ejection` × this, capped.
+    pub ejections: CachePadded<AtomicU32>,
 }
 
 /// Reported-only counters for one server on one core. Written only by that
@@ -176,6 +180,9 @@ impl Pool {
 pub struct Table {
     /// Bumped on every swap; cores rebuild per-core strategy state when it changes.
     pub generation: u64,
+    /// The effective config this table was built from (listener settings,
+    /// runtime switches such as `access_log`): what a reload changes live.
+    pub config: Arc<Config>,
     pub pools: Vec<Pool>,
 }
 
@@ -240,7 +247,7 @@ impl Table {
             })
             .map(finish_pool)
             .collect();
-        Table { generation, pools }
+        Table { generation, config: Arc::new(config.clone()), pools }
     }
 }
 

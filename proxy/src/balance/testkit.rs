@@ -35,6 +35,7 @@ pub fn fixture_servers(kind: StrategyKind, specs: &[(String, u16, bool)]) -> Tab
         admin: AdminConfig::default(),
         listeners: vec![],
         pools: vec![pool],
+        plugins: Default::default(),
     };
     Table::build(&config, 2, None, 1)
 }
@@ -53,7 +54,7 @@ fn all(_: usize) -> bool {
 
 /// A pick where every server is eligible.
 pub fn eligible_all(hash: u64) -> Pick<'static> {
-    Pick { hash, attempt: 0, eligible: &all }
+    Pick { hash, attempt: 0, eligible: &all, request: None }
 }
 
 /// Histogram of picked indices.

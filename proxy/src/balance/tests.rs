@@ -26,7 +26,7 @@ fn cool_down(t: &Table, i: usize, until_ms: u64) {
 fn picks(t: &Table, n: u64, tried: u64) -> Vec<usize> {
     let pool = &t.pools[0];
     let s = build(pool);
-    (0..n).map(|k| choose(&*s, pool, key_hash(k), 0, NOW, tried, None).expect("a server").index).collect()
+    (0..n).map(|k| choose(&*s, pool, key_hash(k), 0, NOW, tried, None, None).expect("a server").index).collect()
 }
 
 #[test]
@@ -60,7 +60,7 @@ fn every_strategy_uses_backups_only_when_no_primary_is_usable() {
         t.pools[0].servers[2].state = AdminState::Maint;
         t.pools[0].servers[3].state = AdminState::Drain;
         let pool = &t.pools[0];
-        assert_eq!(choose(&*build(pool), pool, 1, 0, NOW, 0, None), None, "{kind:?}");
+        assert_eq!(choose(&*build(pool), pool, 1, 0, NOW, 0, None, None), None, "{kind:?}");
     }
 }
 
@@ -81,7 +81,7 @@ fn servers_past_index_63_are_never_marked_tried() {
     let t = fixture(StrategyKind::RoundRobin, &[1; 70]);
     let pool = &t.pools[0];
     let s = build(pool);
-    let c = choose(&*s, pool, 0, 1, NOW, u64::MAX, None).unwrap();
+    let c = choose(&*s, pool, 0, 1, NOW, u64::MAX, None, None).unwrap();
     assert!(c.index >= 64, "{c:?}");
 }
 
@@ -92,7 +92,7 @@ fn sticky_server_wins_when_usable_even_on_drain_and_weight_zero() {
     let pool = &t.pools[0];
     let s = build(pool);
     for i in 0..4 {
-        let c = choose(&*s, pool, 0, 0, NOW, 0, Some(i));
+        let c = choose(&*s, pool, 0, 0, NOW, 0, Some(i), None);
         assert_eq!(c, Some(Choice { index: i, sticky_hit: true }), "server {i}");
     }
 }
@@ -105,10 +105,10 @@ fn sticky_server_in_maint_cooldown_tried_or_unknown_is_replaced() {
     let pool = &t.pools[0];
     let s = build(pool);
     let fresh = Some(Choice { index: 2, sticky_hit: false });
-    assert_eq!(choose(&*s, pool, 0, 0, NOW, 0, Some(0)), fresh);
-    assert_eq!(choose(&*s, pool, 0, 0, NOW, 0, Some(1)), fresh);
-    assert_eq!(choose(&*s, pool, 0, 0, NOW, 0, Some(99)), fresh);
-    let c = choose(&*s, pool, 0, 1, NOW, 0b100, Some(2));
+    assert_eq!(choose(&*s, pool, 0, 0, NOW, 0, Some(0), None), fresh);
+    assert_eq!(choose(&*s, pool, 0, 0, NOW, 0, Some(1), None), fresh);
+    assert_eq!(choose(&*s, pool, 0, 0, NOW, 0, Some(99), None), fresh);
+    let c = choose(&*s, pool, 0, 1, NOW, 0b100, Some(2), None);
     assert_eq!(c, None, "sticky server tried and nothing else usable");
 }
 
@@ -135,10 +135,10 @@ fn ip_hash_keeps_each_client_on_one_server() {
     for n in 0..200u32 {
         let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n * 7));
         let h = request_hash(pool, ip, b"/x", &no_header, &no_header);
-        let first = choose(&*s, pool, h, 0, NOW, 0, None).unwrap().index;
+        let first = choose(&*s, pool, h, 0, NOW, 0, None, None).unwrap().index;
         for _ in 0..5 {
             let h = request_hash(pool, ip, b"/other?q", &no_header, &no_header);
-            assert_eq!(choose(&*s, pool, h, 0, NOW, 0, None).unwrap().index, first);
+            assert_eq!(choose(&*s, pool, h, 0, NOW, 0, None, None).unwrap().index, first);
         }
         seen[first] += 1;
     }
@@ -199,9 +199,9 @@ fn a_strategy_returning_an_ineligible_server_is_overruled() {
     let mut t = fixture_tiers(StrategyKind::RoundRobin, &[1, 1], &[1]);
     t.pools[0].servers[0].state = AdminState::Maint;
     let pool = &t.pools[0];
-    let c = choose(&AlwaysZero, pool, 0, 0, NOW, 0, None);
+    let c = choose(&AlwaysZero, pool, 0, 0, NOW, 0, None, None);
     assert_eq!(c, Some(Choice { index: 1, sticky_hit: false }));
-    let c = choose(&AlwaysZero, pool, 0, 0, NOW, 0b10, None);
+    let c = choose(&AlwaysZero, pool, 0, 0, NOW, 0b10, None, None);
     assert_eq!(c, Some(Choice { index: 2, sticky_hit: false }));
 }
 
@@ -248,7 +248,7 @@ proptest! {
         // Built after the edits, as the data path would for a new generation.
         let s = build(pool);
         for k in 0..50 {
-            match choose(&*s, pool, key_hash(k), 0, NOW, tried, sticky) {
+            match choose(&*s, pool, key_hash(k), 0, NOW, tried, sticky, None) {
                 Some(Choice { index, sticky_hit: true }) => {
                     prop_assert!(sticky_ok && Some(index) == sticky);
                 }

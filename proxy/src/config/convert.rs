@@ -59,7 +59,8 @@ impl TryFrom<raw::Config> for Config {
         cx.unique(listeners.iter().map(|l| &l.name), "listener", &name_spans);
         cx.unique_binds(&listeners, &bind_spans);
 
-        if cx.issues.is_empty() { Ok(Config { runtime, admin, listeners, pools }) } else { Err(cx.issues) }
+        let plugins = crate::config::PluginsConfig::default();
+        if cx.issues.is_empty() { Ok(Config { runtime, admin, listeners, pools, plugins }) } else { Err(cx.issues) }
     }
 }
 

@@ -17,6 +17,47 @@ pub struct Config {
     pub admin: AdminConfig,
     pub listeners: Vec<ListenerConfig>,
     pub pools: Vec<PoolConfig>,
+    pub plugins: PluginsConfig,
+}
+
+/// `[plugins]`: WASM policy plugins, loaded from a watched directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginsConfig {
+    /// Directory watched for `NAME.wasm` files; a pool uses one with
+    /// `strategy = "plugin:NAME"`. Default: none (plugins off).
+    pub dir: Option<PathBuf>,
+    /// How often the directory is checked for new, changed or removed files. Default 500 ms.
+    pub poll_interval: Duration,
+    /// Longest a single plugin call may run before it is interrupted and the
+    /// fallback serves. Default 2 ms (epoch ticks of 1 ms).
+    pub call_timeout: Duration,
+    /// Linear memory one plugin instance may grow to. Default 4 MiB.
+    pub memory_limit: usize,
+    /// Consecutive failed calls (traps, timeouts, bad answers) on one core
+    /// that disable a plugin until it is replaced or re-enabled. Default 10.
+    pub max_failures: u32,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig {
+            dir: None,
+            poll_interval: Duration::from_millis(500),
+            call_timeout: Duration::from_millis(2),
+            memory_limit: 4 << 20,
+            max_failures: 10,
+        }
+    }
+}
+
+/// A pool's WASM strategy: `strategy = "plugin:NAME"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolPlugin {
+    /// File stem in `plugins.dir` (`NAME.wasm`).
+    pub name: String,
+    /// The pool's `plugin_config` table rendered as JSON, passed to the
+    /// plugin's `init` ("{}" when absent).
+    pub config_json: String,
 }
 
 /// `[runtime]`
@@ -212,8 +253,11 @@ pub struct PassiveConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolConfig {
     pub name: String,
-    /// Default round_robin.
+    /// The built-in strategy; with a plugin, the fallback that serves any
+    /// request the plugin fails on (`fallback = …`). Default round_robin.
     pub strategy: StrategyKind,
+    /// `strategy = "plugin:NAME"`: a WASM strategy. Default: none.
+    pub plugin: Option<PoolPlugin>,
     /// Default client_ip.
     pub hash_key: HashKey,
     /// Default: off.
@@ -435,6 +479,7 @@ impl PoolConfig {
         PoolConfig {
             name: name.into(),
             strategy: StrategyKind::RoundRobin,
+            plugin: None,
             hash_key: HashKey::ClientIp,
             sticky: None,
             retries: 2,

@@ -127,22 +127,22 @@ pub trait ControlApi: Send + Sync {
     fn reload(&self) -> Result<String, CommandError>;
 }
 
-/// What an agent check's line of words said (HAProxy agent-check semantics).
+/// What an agent check's line of words said (HAProxy agent-check
+/// semantics: the health words and the admin words are separate settings,
+/// so `up ready 80%` sets all three).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AgentReport {
-    /// The last state word in the line, if any.
+    /// The last health word: `up` → true; `down`, `fail`, `stopped` → false.
+    pub health: Option<bool>,
+    /// The last admin word (`drain`, `maint`, `ready`), if any.
     pub state: Option<AgentState>,
     /// `N%`: effective weight relative to the configured one.
     pub weight_pct: Option<u32>,
 }
 
-/// State words an agent may send.
+/// Admin words an agent may send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AgentState {
-    /// Health up (if the health check agrees).
-    Up,
-    /// Health down.
-    Down,
     /// Admin drain.
     Drain,
     /// Admin maintenance.

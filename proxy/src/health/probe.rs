@@ -257,8 +257,14 @@ pub fn parse_agent_line(line: &str) -> AgentReport {
     for word in line.split([' ', '\t', ',', '\r']).filter(|w| !w.is_empty()) {
         let word = word.to_ascii_lowercase();
         let state = match word.as_str() {
-            "up" => AgentState::Up,
-            "down" | "fail" | "stopped" => AgentState::Down,
+            "up" => {
+                report.health = Some(true);
+                continue;
+            }
+            "down" | "fail" | "stopped" => {
+                report.health = Some(false);
+                continue;
+            }
             "drain" => AgentState::Drain,
             "maint" => AgentState::Maint,
             "ready" => AgentState::Ready,

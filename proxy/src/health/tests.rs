@@ -309,16 +309,20 @@ fn ask_agent(reply: &'static [u8]) -> Option<AgentReport> {
 }
 
 fn report(state: Option<AgentState>, weight_pct: Option<u32>) -> Option<AgentReport> {
-    Some(AgentReport { state, weight_pct })
+    Some(AgentReport { health: None, state, weight_pct })
+}
+
+fn health(up: bool, state: Option<AgentState>, weight_pct: Option<u32>) -> Option<AgentReport> {
+    Some(AgentReport { health: Some(up), state, weight_pct })
 }
 
 #[test]
 fn agent_lines_over_tcp() {
-    assert_eq!(ask_agent(b"up 75%\n"), report(Some(AgentState::Up), Some(75)));
+    assert_eq!(ask_agent(b"up 75%\n"), health(true, None, Some(75)));
     assert_eq!(ask_agent(b"drain\r\n"), report(Some(AgentState::Drain), None));
     assert_eq!(ask_agent(b"MAINT"), report(Some(AgentState::Maint), None));
     assert_eq!(ask_agent(b"ready\n"), report(Some(AgentState::Ready), None));
-    assert_eq!(ask_agent(b"down\n"), report(Some(AgentState::Down), None));
+    assert_eq!(ask_agent(b"down\n"), health(false, None, None));
     assert_eq!(ask_agent(b"50%\n"), report(None, Some(50)));
     assert_eq!(ask_agent(b"\x00\xffhello world\n"), report(None, None));
     assert_eq!(ask_agent(b""), report(None, None));
@@ -342,21 +346,22 @@ fn agent_sends_its_request_first() {
     });
     let mut cfg = agent_cfg(addr.port());
     cfg.send = "status\n".into();
-    assert_eq!(block_on(agent(addr.ip(), &cfg)), report(Some(AgentState::Up), Some(30)));
+    assert_eq!(block_on(agent(addr.ip(), &cfg)), health(true, None, Some(30)));
 }
 
 #[test]
 fn agent_line_parsing() {
     let parse = |s: &str| Some(parse_agent_line(s));
-    assert_eq!(parse("Up,Ready\t80%"), report(Some(AgentState::Ready), Some(80)));
-    assert_eq!(parse("stopped"), report(Some(AgentState::Down), None));
-    assert_eq!(parse("fail # disk full, drain me"), report(Some(AgentState::Down), None));
+    assert_eq!(parse("Up,Ready\t80%"), health(true, Some(AgentState::Ready), Some(80)));
+    assert_eq!(parse("stopped"), health(false, None, None));
+    assert_eq!(parse("fail # disk full, drain me"), health(false, None, None));
     assert_eq!(parse("300%"), report(None, Some(256)));
     assert_eq!(parse("99999999999999999999999%"), report(None, Some(256)));
     assert_eq!(parse("0%"), report(None, Some(0)));
     assert_eq!(parse("-5% 1.5% %"), report(None, None));
-    assert_eq!(parse("maxconn:30 up"), report(Some(AgentState::Up), None));
-    assert_eq!(parse("up\ndown"), report(Some(AgentState::Up), None));
+    assert_eq!(parse("maxconn:30 up"), health(true, None, None));
+    assert_eq!(parse("up\ndown"), health(true, None, None));
+    assert_eq!(parse("down drain"), health(false, Some(AgentState::Drain), None));
     assert_eq!(parse(""), report(None, None));
 }
 
@@ -417,7 +422,13 @@ fn health_cfg(kind: HealthCheckKind, interval: Duration) -> HealthCheckConfig {
 }
 
 fn config(pools: Vec<PoolConfig>) -> Config {
-    Config { runtime: RuntimeConfig::default(), admin: AdminConfig::default(), listeners: Vec::new(), pools }
+    Config {
+        runtime: RuntimeConfig::default(),
+        admin: AdminConfig::default(),
+        listeners: Vec::new(),
+        pools,
+        plugins: Default::default(),
+    }
 }
 
 /// A running checker, stopped (and its prompt exit checked) on drop.
@@ -556,8 +567,10 @@ fn checker_reports_agent_answers() {
     pool.agent = Some(agent_cfg(agent_addr.port()));
     let h = Harness::start(Table::build(&config(vec![pool]), 1, None, 1));
     h.sink.wait_for("two agent reports", |r| r.events().len() >= 2);
-    let expected =
-        Seen::Agent { key: "p/a".into(), report: AgentReport { state: Some(AgentState::Drain), weight_pct: Some(40) } };
+    let expected = Seen::Agent {
+        key: "p/a".into(),
+        report: AgentReport { health: None, state: Some(AgentState::Drain), weight_pct: Some(40) },
+    };
     assert!(h.sink.events().iter().all(|e| *e == expected), "{:?}", h.sink.events());
 }
 

@@ -13,6 +13,7 @@ use compio::net::TcpStream;
 use super::forward::{self, After};
 use super::io::{ReadError, read_some};
 use super::{ListenerCtx, WorkerCtx};
+use crate::config::ListenerTimeouts;
 use crate::http::{self, RequestHead};
 use crate::stats::CoreStats;
 
@@ -34,7 +35,12 @@ pub async fn serve_client(ctx: Rc<WorkerCtx>, lctx: Rc<ListenerCtx>, stream: Tcp
     let mut buf = BytesMut::with_capacity(HEAD_BUF);
     let mut first = true;
     loop {
-        let head = match read_head(&lctx, &stream, &mut buf, first).await {
+        let (timeouts, limits) = {
+            let ct = ctx.table();
+            let l = ct.listener(&lctx);
+            (l.timeouts.clone(), http::Limits::from(&l.limits))
+        };
+        let head = match read_head(&timeouts, &limits, &stream, &mut buf, first).await {
             Ok(Some(head)) => head,
             Ok(None) => return,
             Err(status) => {
@@ -58,12 +64,12 @@ pub async fn serve_client(ctx: Rc<WorkerCtx>, lctx: Rc<ListenerCtx>, stream: Tcp
 /// closed or stayed idle past its timeout (close silently). `Err(status)`:
 /// answer with that status and close.
 async fn read_head(
-    lctx: &ListenerCtx,
+    t: &ListenerTimeouts,
+    limits: &http::Limits,
     stream: &TcpStream,
     buf: &mut BytesMut,
     first: bool,
 ) -> Result<Option<RequestHead>, u16> {
-    let t = &lctx.config.timeouts;
     let now = Instant::now();
     // A new connection gets the header timeout; an idle keep-alive one the
     // keep-alive timeout until its next request starts.
@@ -71,7 +77,7 @@ async fn read_head(
     let mut head_deadline = None;
     loop {
         if !buf.is_empty() {
-            match http::parse_request(buf, &lctx.limits) {
+            match http::parse_request(buf, limits) {
                 Ok(Some(head)) => return Ok(Some(head)),
                 Ok(None) => {}
                 Err(e) => return Err(e.status()),

@@ -177,6 +177,22 @@ struct ReqInfo {
     upgrade: bool,
 }
 
+/// Header and cookie lookups over a parsed head, for strategies.
+struct Fields<'a> {
+    buf: &'a [u8],
+    head: &'a RequestHead,
+}
+
+impl balance::RequestFields for Fields<'_> {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        http::header(self.buf, &self.head.headers, name)
+    }
+
+    fn cookie(&self, name: &str) -> Option<&[u8]> {
+        http::cookie(self.buf, &self.head.headers, name)
+    }
+}
+
 /// Serves one parsed request. `buf` holds the head and whatever followed it.
 pub async fn handle(
     ctx: &Rc<WorkerCtx>,
@@ -188,7 +204,16 @@ pub async fn handle(
 ) -> After {
     let started = Instant::now();
     let ct = ctx.table();
-    let Some(pi) = ct.table.pool(&lctx.config.pool) else {
+    let lconf = ct.listener(lctx);
+    if let Some(path) = &lconf.status_path
+        && head.path(buf) == path.as_bytes()
+        && matches!(head.body, BodyKind::None)
+    {
+        let body = super::status::page(ctx, &lconf.pool);
+        buf.advance(head.head_len);
+        return super::status::respond(client, &head, body).await;
+    }
+    let Some(pi) = ct.table.pool(&lconf.pool) else {
         send_error(client, 503).await;
         return After::Close;
     };
@@ -214,12 +239,22 @@ pub async fn handle(
     let mut out = Vec::with_capacity(head.head_len + 256);
     let opts = http::ForwardOpts {
         client_ip: peer.ip(),
-        forward_headers: lctx.config.forward_headers,
+        forward_headers: lconf.forward_headers,
         upgrade: head.upgrade,
         default_host: None,
     };
     http::write_request_head(buf, &head, &opts, &mut out);
-    buf.advance(head.head_len);
+    // The head stays readable (for the strategy's request view) while the
+    // buffer moves on to the body: splitting shares the allocation.
+    let head_buf = buf.split_to(head.head_len).freeze();
+    let fields = Fields { buf: &head_buf, head: &head };
+    let view = balance::RequestView {
+        method: head.method_range.get(&head_buf),
+        client_ip: peer.ip(),
+        host: head.host.map(|h| h.get(&head_buf)),
+        path: head.path(&head_buf),
+        fields: &fields,
+    };
     let mut body = ReqBody::new(&head.body);
     if let Err(e) = body.pump(buf, &mut out) {
         send_error(client, e.status()).await;
@@ -236,7 +271,7 @@ pub async fn handle(
     let mut attempt = 0u32;
     let mut sent_continue = false;
     loop {
-        let Some(choice) = balance::choose(strategy, pool, hash, attempt, now_ms(), tried, sticky) else {
+        let Some(choice) = balance::choose(strategy, pool, hash, attempt, now_ms(), tried, sticky, Some(&view)) else {
             let status = if attempt == 0 { 503 } else { 502 };
             send_error(client, status).await;
             return After::Close;
@@ -293,7 +328,7 @@ pub async fn handle(
             }
         }
         if !body.done() {
-            match stream_body(lctx, client, &up, buf, &mut body, &mut out).await {
+            match stream_body(lconf.timeouts.client_body, client, &up, buf, &mut body, &mut out).await {
                 Ok(n) => bump(&core.bytes_in, n),
                 Err(BodyError::Client) => return After::Close,
                 Err(BodyError::Bad(e)) => {
@@ -340,7 +375,9 @@ pub async fn handle(
             }
             Resp::Upgraded => {
                 access_log(ctx, peer, &info, server, 101, started);
-                tunnel(client, &up, buf, ubuf).await;
+                let (sent, received) = tunnel(client, &up, buf, ubuf, lconf.timeouts.tunnel).await;
+                bump(&core.bytes_in, sent);
+                bump(&core.bytes_out, received);
                 return After::Close;
             }
         }
@@ -379,20 +416,56 @@ pub(super) async fn connect_chosen(core_idx: usize, pool: &Pool, server: &Server
     }
 }
 
-/// Connect failure bookkeeping: after `max_fails` in a row the server is out
-/// of rotation for `cooldown`.
+/// Connect failure bookkeeping: `consecutive_errors` in a row eject the
+/// server (outlier detection).
 fn passive_failure(pool: &Pool, server: &Server, err: &std::io::Error) {
     let live = &server.stats.live;
     let fails = live.consecutive_fails.fetch_add(1, Ordering::Relaxed) + 1;
-    let p = &pool.config.passive;
-    if fails >= p.max_fails {
-        let until = now_ms() + p.cooldown.as_millis() as u64;
-        let prev = live.cooldown_until_ms.swap(until, Ordering::Relaxed);
+    let limit = pool.config.outlier.consecutive_errors;
+    if limit > 0 && fails >= limit {
         live.consecutive_fails.store(0, Ordering::Relaxed);
-        if prev <= now_ms() {
-            tracing::warn!(server = %server.key, error = %err, fails, cooldown = ?p.cooldown, "server out of rotation after connect failures");
-        }
+        eject(pool, server, &format!("{fails} connect errors in a row, last: {err}"));
     }
+}
+
+/// Outlier detection on responses: `consecutive_5xx` in a row eject.
+fn observe_status(pool: &Pool, server: &Server, status: u16) {
+    let live = &server.stats.live;
+    let limit = pool.config.outlier.consecutive_5xx;
+    if status < 500 || limit == 0 {
+        // Only store when needed: the common case reads, not writes, the line.
+        if live.consecutive_5xx.load(Ordering::Relaxed) != 0 {
+            live.consecutive_5xx.store(0, Ordering::Relaxed);
+        }
+        return;
+    }
+    let n = live.consecutive_5xx.fetch_add(1, Ordering::Relaxed) + 1;
+    if n >= limit {
+        live.consecutive_5xx.store(0, Ordering::Relaxed);
+        eject(pool, server, &format!("{n} 5xx responses in a row"));
+    }
+}
+
+/// Takes a server out of rotation for `base_ejection` × (ejections so far),
+/// at most `max_ejection`, unless that would put more than
+/// `max_ejection_percent` of the pool out at once. Lock-free: the control
+/// side's monitor notices the cooldown and records the event.
+fn eject(pool: &Pool, server: &Server, why: &str) {
+    let o = &pool.config.outlier;
+    let now = now_ms();
+    let live = &server.stats.live;
+    if live.cooldown_until_ms.load(Ordering::Relaxed) > now {
+        return;
+    }
+    let out = pool.servers.iter().filter(|s| s.stats.live.cooldown_until_ms.load(Ordering::Relaxed) > now).count();
+    if (out + 1) * 100 > pool.servers.len() * o.max_ejection_percent as usize {
+        tracing::debug!(server = %server.key, why, "not ejected: max_ejection_percent reached");
+        return;
+    }
+    let n = live.ejections.fetch_add(1, Ordering::Relaxed) + 1;
+    let time = (o.base_ejection * n).min(o.max_ejection);
+    live.cooldown_until_ms.store(now + time.as_millis() as u64, Ordering::Relaxed);
+    tracing::warn!(server = %server.key, why, ejection = ?time, "server ejected (outlier detection)");
 }
 
 enum BodyError {
@@ -404,7 +477,7 @@ enum BodyError {
 /// Streams the rest of the request body from the client to the backend.
 /// Returns the bytes written upstream.
 async fn stream_body(
-    lctx: &ListenerCtx,
+    client_body_timeout: Duration,
     client: &TcpStream,
     up: &TcpStream,
     buf: &mut BytesMut,
@@ -413,7 +486,7 @@ async fn stream_body(
 ) -> Result<u64, BodyError> {
     let mut sent = 0u64;
     while !body.done() {
-        let deadline = Instant::now() + lctx.config.timeouts.client_body;
+        let deadline = Instant::now() + client_body_timeout;
         match read_some(client, buf, RELAY_READ, deadline).await {
             Ok(0) | Err(_) => return Err(BodyError::Client),
             Ok(_) => {}
@@ -459,9 +532,8 @@ async fn relay_response(
                     if req.client_minor >= 1 {
                         out.clear();
                         out.extend_from_slice(&ubuf[..rh.head_len]);
-                        match write_all_timeout(client, std::mem::take(out), write_timeout).await {
-                            Ok(o) => *out = o,
-                            Err(_) => return Resp::Broken,
+                        if flush(client, out, write_timeout).await.is_none() {
+                            return Resp::Broken;
                         }
                         relayed_1xx = true;
                     }
@@ -488,6 +560,7 @@ async fn relay_response(
         }
     };
     server.stats.record_latency(t0.elapsed().as_micros() as u64);
+    observe_status(pool, server, rh.status);
     let class = (rh.status / 100).clamp(1, 5) as usize - 1;
     bump(&core.responses[class], 1);
 
@@ -498,13 +571,7 @@ async fn relay_response(
         out.clear();
         http::write_response_head(ubuf, &rh, &http::ResponseOpts { client_minor: 1, close: false, extra }, out);
         ubuf.advance(rh.head_len);
-        return match write_all_timeout(client, std::mem::take(out), write_timeout).await {
-            Ok(o) => {
-                *out = o;
-                Resp::Upgraded
-            }
-            Err(_) => Resp::Broken,
-        };
+        return if flush(client, out, write_timeout).await.is_some() { Resp::Upgraded } else { Resp::Broken };
     }
 
     let dechunk_for_10 = req.client_minor == 0 && matches!(rh.body, BodyKind::Chunked);
@@ -537,18 +604,13 @@ async fn relay_response(
             }
             while rem > 0 {
                 // Flush what is pending, then relay straight from the read buffer.
-                if !out.is_empty() {
-                    relayed += out.len() as u64;
-                    match write_all_timeout(client, std::mem::take(out), write_timeout).await {
-                        Ok(o) => *out = o,
-                        Err(_) => return Resp::Broken,
-                    }
-                    out.clear();
+                match flush(client, out, write_timeout).await {
+                    Some(n) => relayed += n,
+                    None => return Resp::Broken,
                 }
                 ubuf.clear();
-                match read_some(up, ubuf, RELAY_READ, Instant::now() + timeout).await {
-                    Ok(n) if n > 0 => {}
-                    _ => return Resp::Broken,
+                if !read_body(up, ubuf, timeout).await {
+                    return Resp::Broken;
                 }
                 let take = rem.min(ubuf.len() as u64) as usize;
                 if ubuf.len() > take {
@@ -583,107 +645,122 @@ async fn relay_response(
                     }
                     break;
                 }
-                if !out.is_empty() {
-                    relayed += out.len() as u64;
-                    match write_all_timeout(client, std::mem::take(out), write_timeout).await {
-                        Ok(o) => *out = o,
-                        Err(_) => return Resp::Broken,
-                    }
-                    out.clear();
+                match flush(client, out, write_timeout).await {
+                    Some(n) => relayed += n,
+                    None => return Resp::Broken,
                 }
-                match read_some(up, ubuf, RELAY_READ, Instant::now() + timeout).await {
-                    Ok(n) if n > 0 => {}
-                    _ => return Resp::Broken,
+                if !read_body(up, ubuf, timeout).await {
+                    return Resp::Broken;
                 }
             }
         }
         BodyKind::CloseDelimited => {
+            // Ends when the backend closes: relay straight from the read buffer.
             reuse = false;
-            out.extend_from_slice(ubuf);
             loop {
-                if !out.is_empty() {
-                    relayed += out.len() as u64;
-                    match write_all_timeout(client, std::mem::take(out), write_timeout).await {
-                        Ok(o) => *out = o,
+                match flush(client, out, write_timeout).await {
+                    Some(n) => relayed += n,
+                    None => return Resp::Broken,
+                }
+                if !ubuf.is_empty() {
+                    relayed += ubuf.len() as u64;
+                    match write_all_timeout(client, std::mem::take(ubuf), write_timeout).await {
+                        Ok(b) => *ubuf = b,
                         Err(_) => return Resp::Broken,
                     }
-                    out.clear();
+                    ubuf.clear();
                 }
-                ubuf.clear();
                 match read_some(up, ubuf, RELAY_READ, Instant::now() + timeout).await {
-                    Ok(n) if n > 0 => out.extend_from_slice(ubuf),
+                    Ok(n) if n > 0 => {}
                     Ok(_) => break,
                     Err(_) => return Resp::Broken,
                 }
             }
         }
     }
-    if !out.is_empty() {
-        relayed += out.len() as u64;
-        match write_all_timeout(client, std::mem::take(out), write_timeout).await {
-            Ok(o) => *out = o,
-            Err(_) => return Resp::Broken,
-        }
+    match flush(client, out, write_timeout).await {
+        Some(n) => relayed += n,
+        None => return Resp::Broken,
     }
     bump(&core.bytes_out, relayed);
     Resp::Done { reuse_upstream: reuse, close_client, status: rh.status }
 }
 
-/// Relays bytes both ways after a 101. When one side finishes sending, the
-/// other side's write half is shut down (half-close), and the tunnel ends
-/// when both directions have. A tunnel may idle for up to a day.
-pub(super) async fn tunnel(client: &TcpStream, up: &TcpStream, client_rest: &mut BytesMut, up_rest: BytesMut) {
-    let to_up = async {
-        let mut b = std::mem::take(client_rest);
-        loop {
-            if !b.is_empty() {
-                let (res, back) = write_all(up, b).await;
-                if res.is_err() {
-                    return;
-                }
-                b = back;
-                b.clear();
-            }
-            match read_some(client, &mut b, RELAY_READ, far_future()).await {
-                Ok(n) if n > 0 => {}
-                _ => {
-                    let mut u = up;
-                    let _ = u.shutdown().await;
-                    return;
-                }
-            }
-        }
-    };
-    let to_client = async {
-        let mut b = up_rest;
-        loop {
-            if !b.is_empty() {
-                let (res, back) = write_all(client, b).await;
-                if res.is_err() {
-                    return;
-                }
-                b = back;
-                b.clear();
-            }
-            match read_some(up, &mut b, RELAY_READ, far_future()).await {
-                Ok(n) if n > 0 => {}
-                _ => {
-                    let mut c = client;
-                    let _ = c.shutdown().await;
-                    return;
-                }
-            }
-        }
-    };
-    futures_util::future::join(to_up, to_client).await;
+/// Writes `out` to the client (if anything is pending) and leaves it empty
+/// for reuse. Returns the bytes written, `None` when the client is gone or
+/// stalled past `timeout` (the response is then broken).
+async fn flush(client: &TcpStream, out: &mut Vec<u8>, timeout: Duration) -> Option<u64> {
+    if out.is_empty() {
+        return Some(0);
+    }
+    let n = out.len() as u64;
+    let mut o = write_all_timeout(client, std::mem::take(out), timeout).await.ok()?;
+    o.clear();
+    *out = o;
+    Some(n)
 }
 
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(24 * 3600)
+/// Reads more of a response body from the backend; false at EOF, on error
+/// or when it stays silent past `timeout` (the body is then cut short).
+async fn read_body(up: &TcpStream, ubuf: &mut BytesMut, timeout: Duration) -> bool {
+    matches!(read_some(up, ubuf, RELAY_READ, Instant::now() + timeout).await, Ok(n) if n > 0)
+}
+
+/// Relays bytes both ways (after a 101, or for a `mode = "tcp"`
+/// connection). When one side finishes sending, the other side's write half
+/// is shut down (half-close passed on), and the tunnel ends when both
+/// directions have, or when neither direction moved a byte for `idle`.
+pub(super) async fn tunnel(
+    client: &TcpStream,
+    up: &TcpStream,
+    client_rest: &mut BytesMut,
+    up_rest: BytesMut,
+    idle: Duration,
+) -> (u64, u64) {
+    // Both directions run in this one task, so a plain Cell is enough.
+    let last = std::cell::Cell::new(Instant::now());
+    let first = std::mem::take(client_rest);
+    futures_util::future::join(relay(client, up, first, &last, idle), relay(up, client, up_rest, &last, idle)).await
+}
+
+/// One direction of a tunnel: `from` → `to`, starting with `pending`.
+/// Returns the bytes relayed.
+async fn relay(
+    from: &TcpStream,
+    to: &TcpStream,
+    pending: BytesMut,
+    last: &std::cell::Cell<Instant>,
+    idle: Duration,
+) -> u64 {
+    let mut b = pending;
+    let mut moved = 0u64;
+    loop {
+        if !b.is_empty() {
+            let (res, back) = write_all(to, b).await;
+            if res.is_err() {
+                return moved;
+            }
+            moved += back.len() as u64;
+            last.set(Instant::now());
+            b = back;
+            b.clear();
+        }
+        match read_some(from, &mut b, RELAY_READ, last.get() + idle).await {
+            Ok(n) if n > 0 => last.set(Instant::now()),
+            // The other direction kept the tunnel alive: wait again (the
+            // timed-out read took the buffer with it).
+            Err(ReadError::TimedOut) if last.get() + idle > Instant::now() => b = BytesMut::new(),
+            _ => {
+                let mut t = to;
+                let _ = t.shutdown().await;
+                return moved;
+            }
+        }
+    }
 }
 
 fn access_log(ctx: &WorkerCtx, peer: SocketAddr, info: &ReqInfo, server: &Server, status: u16, started: Instant) {
-    if ctx.shared.config.runtime.access_log {
+    if ctx.table().table.config.runtime.access_log {
         tracing::info!(
             target: "fastlb::access",
             client = %peer,

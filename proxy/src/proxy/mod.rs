@@ -8,6 +8,7 @@
 mod conn;
 mod forward;
 mod io;
+pub mod status;
 mod tcp;
 pub mod upstream;
 
@@ -102,18 +103,28 @@ fn core_table(table: Arc<Table>) -> CoreTable {
     CoreTable { table, strategies }
 }
 
-/// Listener settings one core needs per connection.
+/// Which listener a connection came in on. Its settings are read from the
+/// current table's config per request, so a reload changes them live.
 pub struct ListenerCtx {
-    pub config: ListenerConfig,
-    pub limits: crate::http::Limits,
+    /// Index into `Table::config.listeners` (listeners cannot be added or
+    /// removed by a reload, so the index is stable).
+    pub index: usize,
+    pub name: String,
+    pub mode: ListenerMode,
+}
+
+impl CoreTable {
+    /// The current settings of listener `l`.
+    pub fn listener(&self, l: &ListenerCtx) -> &ListenerConfig {
+        &self.table.config.listeners[l.index]
+    }
 }
 
 /// Runs one core's listeners until `stop` fires, then drains.
 pub async fn serve(ctx: Rc<WorkerCtx>, listeners: Vec<(ListenerConfig, TcpListener)>, stop: oneshot::Receiver<()>) {
     let mut accept_tasks = Vec::new();
-    for (config, listener) in listeners {
-        let limits = crate::http::Limits::from(&config.limits);
-        let lctx = Rc::new(ListenerCtx { config, limits });
+    for (index, (config, listener)) in listeners.into_iter().enumerate() {
+        let lctx = Rc::new(ListenerCtx { index, name: config.name.clone(), mode: config.mode });
         accept_tasks.push(compio::runtime::spawn(accept_loop(Rc::clone(&ctx), lctx, listener)));
     }
     let sweeper = compio::runtime::spawn(sweep_loop(Rc::clone(&ctx)));
@@ -122,7 +133,7 @@ pub async fn serve(ctx: Rc<WorkerCtx>, listeners: Vec<(ListenerConfig, TcpListen
     drop(accept_tasks);
     drop(sweeper);
     ctx.draining.set(true);
-    let deadline = Instant::now() + ctx.shared.config.runtime.drain_timeout;
+    let deadline = Instant::now() + ctx.table().table.config.runtime.drain_timeout;
     while ctx.in_flight.get() > 0 && Instant::now() < deadline {
         compio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -141,21 +152,22 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, lctx: Rc<ListenerCtx>, listener: TcpLis
             Ok(x) => x,
             Err(e) => {
                 // EMFILE/ENFILE/ECONNABORTED: keep serving, back off briefly on fd exhaustion.
-                tracing::warn!(listener = %lctx.config.name, error = %e, "accept failed");
+                tracing::warn!(listener = %lctx.name, error = %e, "accept failed");
                 compio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
         };
         CoreStats::add(&ctx.stats.accepted, 1);
         let open = CoreStats::get(&ctx.stats.open);
-        if open as usize >= lctx.config.limits.max_connections {
+        let max = ctx.table().listener(&lctx).limits.max_connections;
+        if open as usize >= max {
             CoreStats::add(&ctx.stats.refused, 1);
             drop(stream);
             continue;
         }
         let _ = stream.set_nodelay(true);
         let (c, l) = (Rc::clone(&ctx), Rc::clone(&lctx));
-        match lctx.config.mode {
+        match lctx.mode {
             ListenerMode::Http => compio::runtime::spawn(conn::serve_client(c, l, stream, peer)).detach(),
             ListenerMode::Tcp => compio::runtime::spawn(tcp::serve_tcp(c, l, stream, peer)).detach(),
         }

@@ -15,7 +15,9 @@ use crate::balance::{self};
 
 pub async fn serve_tcp(ctx: Rc<WorkerCtx>, lctx: Rc<ListenerCtx>, client: TcpStream, peer: SocketAddr) {
     let ct = ctx.table();
-    let Some(pi) = ct.table.pool(&lctx.config.pool) else { return };
+    let lconf = ct.listener(&lctx);
+    let idle = lconf.timeouts.tunnel;
+    let Some(pi) = ct.table.pool(&lconf.pool) else { return };
     let pool = &ct.table.pools[pi];
     let strategy = &*ct.strategies[pi];
     // Only the client address is known before the first byte.
@@ -23,7 +25,7 @@ pub async fn serve_tcp(ctx: Rc<WorkerCtx>, lctx: Rc<ListenerCtx>, client: TcpStr
     let mut tried = 0u64;
     let mut attempt = 0u32;
     loop {
-        let Some(choice) = balance::choose(strategy, pool, hash, attempt, now_ms(), tried, None) else { return };
+        let Some(choice) = balance::choose(strategy, pool, hash, attempt, now_ms(), tried, None, None) else { return };
         if choice.index < 64 {
             tried |= 1 << choice.index;
         }
@@ -33,7 +35,9 @@ pub async fn serve_tcp(ctx: Rc<WorkerCtx>, lctx: Rc<ListenerCtx>, client: TcpStr
         bump(&core.requests, 1);
         match connect_chosen(ctx.core, pool, server).await {
             Some(up) => {
-                tunnel(&client, &up, &mut BytesMut::new(), BytesMut::new()).await;
+                let (sent, received) = tunnel(&client, &up, &mut BytesMut::new(), BytesMut::new(), idle).await;
+                bump(&core.bytes_in, sent);
+                bump(&core.bytes_out, received);
                 return;
             }
             None if attempt < pool.config.retries => {

@@ -78,7 +78,7 @@ mod tests {
         let pool = &t.pools[0];
         let h = UrlHash::new(pool);
         let not2 = |i: usize| i != 2;
-        let without = Pick { hash: 0, attempt: 0, eligible: &not2 };
+        let without = Pick { hash: 0, attempt: 0, eligible: &not2, request: None };
         let mut moved_to = vec![0u32; 4];
         for k in 0..5_000 {
             let hash = key_hash(k);
@@ -101,7 +101,7 @@ mod tests {
         let h = IpHash::new(pool);
         let only7 = |i: usize| i == 7;
         for k in 0..200 {
-            let pick = Pick { hash: key_hash(k), attempt: 0, eligible: &only7 };
+            let pick = Pick { hash: key_hash(k), attempt: 0, eligible: &only7, request: None };
             assert_eq!(h.select(pool, &pick), Some(7));
         }
     }

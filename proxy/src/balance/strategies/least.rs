@@ -125,7 +125,7 @@ mod tests {
         set_active(&t, 2, 0);
         assert_eq!(lc.select(pool, &eligible_all(0)), Some(2));
         let not2 = |i: usize| i != 2;
-        let pick = Pick { hash: 0, attempt: 0, eligible: &not2 };
+        let pick = Pick { hash: 0, attempt: 0, eligible: &not2, request: None };
         assert_eq!(lc.select(pool, &pick), Some(1));
     }
 

@@ -251,7 +251,7 @@ mod tests {
             for k in 0..KEYS {
                 let hash = key_hash(k);
                 let before = ch.select(pool, &eligible_all(hash)).unwrap();
-                let after = ch.select(pool, &Pick { hash, attempt: 0, eligible: &not_r }).unwrap();
+                let after = ch.select(pool, &Pick { hash, attempt: 0, eligible: &not_r, request: None }).unwrap();
                 prop_assert!(after != r);
                 if before != r {
                     prop_assert_eq!(before, after);

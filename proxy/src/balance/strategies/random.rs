@@ -98,7 +98,7 @@ mod tests {
         let r = Random::with_rng(pool, Rng::with_seed(2));
         // Only 3 of 40 eligible: draws mostly miss, the scan fallback decides.
         let few = |i: usize| i.is_multiple_of(15);
-        let pick = Pick { hash: 0, attempt: 0, eligible: &few };
+        let pick = Pick { hash: 0, attempt: 0, eligible: &few, request: None };
         let picks: Vec<_> = (0..9_000).map(|_| r.select(pool, &pick).unwrap()).collect();
         let c = counts(&picks, 40);
         for i in [0, 15, 30] {
@@ -138,7 +138,7 @@ mod tests {
         let pool = &t.pools[0];
         let p = PowerOfTwo::with_rng(pool, Rng::with_seed(5));
         let only1 = |i: usize| i == 1;
-        let pick = Pick { hash: 0, attempt: 0, eligible: &only1 };
+        let pick = Pick { hash: 0, attempt: 0, eligible: &only1, request: None };
         assert_eq!(p.select(pool, &pick), Some(1));
     }
 }

@@ -84,7 +84,7 @@ mod tests {
         let got: Vec<_> = (0..6).map(|_| rr.select(pool, &eligible_all(0)).unwrap()).collect();
         assert_eq!(got, [0, 1, 2, 0, 1, 2]);
         let not1 = |i: usize| i != 1;
-        let pick = Pick { hash: 0, attempt: 0, eligible: &not1 };
+        let pick = Pick { hash: 0, attempt: 0, eligible: &not1, request: None };
         let got: Vec<_> = (0..4).map(|_| rr.select(pool, &pick).unwrap()).collect();
         assert_eq!(got, [0, 2, 0, 2]);
     }
@@ -106,7 +106,7 @@ mod tests {
         let pool = &t.pools[0];
         let wrr = WeightedRoundRobin::new(pool);
         let not1 = |i: usize| i != 1;
-        let pick = Pick { hash: 0, attempt: 0, eligible: &not1 };
+        let pick = Pick { hash: 0, attempt: 0, eligible: &not1, request: None };
         let picks: Vec<_> = (0..300).map(|_| wrr.select(pool, &pick).unwrap()).collect();
         assert_eq!(counts(&picks, 3), [200, 0, 100]);
     }

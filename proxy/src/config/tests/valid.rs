@@ -141,6 +141,7 @@ weight = 256
     a1.backup = true;
     a1.tags = vec!["canary".into(), "v2".into()];
     let app = PoolConfig {
+        plugin: None,
         name: "app".into(),
         strategy: StrategyKind::WeightedRoundRobin,
         hash_key: HashKey::Header("x-user".into()),
@@ -214,6 +215,7 @@ weight = 256
         admin: AdminConfig { socket: PathBuf::from("/run/fastlb/admin.sock"), mode: 0o660 },
         listeners: vec![web, tcp],
         pools: vec![app, api],
+        plugins: Default::default(),
     };
     assert_eq!(c, expected);
 }
@@ -226,6 +228,7 @@ fn minimal_config_takes_defaults() {
         admin: AdminConfig::default(),
         listeners: vec![ListenerConfig::http("listener-1", addr("127.0.0.1:8000"), "pool-1")],
         pools: vec![PoolConfig::new("pool-1", vec![ServerConfig::new("server-1", addr("127.0.0.1:5000"))])],
+        plugins: Default::default(),
     };
     assert_eq!(c, expected);
     assert_eq!(c.admin.socket, PathBuf::from(DEFAULT_ADMIN_SOCKET));
@@ -248,6 +251,7 @@ fn example_file_parses_with_documented_defaults() {
         admin: AdminConfig::default(),
         listeners: vec![ListenerConfig::http("web", addr("127.0.0.1:8000"), "app")],
         pools: vec![PoolConfig::new("app", servers)],
+        plugins: Default::default(),
     };
     assert_eq!(c, expected);
 }
