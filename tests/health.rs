@@ -36,9 +36,16 @@ fn served(b: &Backend, path: &str) -> usize {
     b.log().iter().filter(|r| r.path() == path).count()
 }
 
-/// The newest event for `server` going to `to`, if any.
+/// The newest event for `server` going to `to`, waiting up to 5 s for it
+/// (some transitions are recorded by a periodic monitor).
 fn event_to(proxy: &Proxy, server: &str, to: &str) -> Option<serde_json::Value> {
-    proxy.events().into_iter().rev().find(|e| e["server"] == server && e["to"] == to)
+    let find = || proxy.events().into_iter().rev().find(|e| e["server"] == server && e["to"] == to);
+    let mut found = None;
+    wait_until(STATE_LIMIT, || {
+        found = find();
+        found.is_some()
+    });
+    found
 }
 
 fn cookie_of(r: &support::Response) -> Option<String> {
@@ -324,7 +331,8 @@ fn consecutive_5xx_eject_a_server() {
         assert_eq!(r.status, 200, "request {i} with bad ejected: {r:?}");
     }
     assert_eq!(bad.requests(), before, "an ejected server got traffic");
-    let ev = event_to(&proxy, "app/bad", "ejected").expect("no event app/bad → ejected");
+    let ev = event_to(&proxy, "app/bad", "ejected")
+        .unwrap_or_else(|| panic!("no event app/bad → ejected: {:?}", proxy.events()));
     assert_eq!(ev["from"], "up", "{ev}");
     assert_eq!(proxy.state("app/g1"), "up");
 }

@@ -176,16 +176,56 @@ fn demo_serves_the_admin_socket_and_reload_without_a_file_is_an_error() {
     let err = proxy.ctl_err(&["reload"]);
     assert!(err.contains("config"), "reload without a config file should say so: {err}");
     proxy.sighup();
-    assert!(load_ok(&proxy), "demo stopped serving after SIGHUP");
-    assert!(proxy.is_running(), "demo died on SIGHUP");
+    let answers = serve_five(&proxy);
+    let exit = proxy.exit_status();
+    assert!(
+        exit.is_none() && answers.iter().all(|a| a == "200"),
+        "after SIGHUP without a config file: exit {exit:?}, answers {answers:?}"
+    );
+}
+
+#[test]
+fn reload_without_a_config_file_is_an_error_in_backends_mode_too() {
+    let a = Backend::start("a");
+    let dir = temp_dir();
+    let sock = dir.join("quick.sock");
+    let args: Vec<String> = ["--listen", "127.0.0.1:0", "--backends", &a.addr.to_string(), "--workers", "1", "--admin"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([sock.display().to_string()])
+        .collect();
+    let mut proxy = Proxy::spawn_with_admin(&args, sock, dir);
+    assert_eq!(support::servers_of(&proxy.stat()).len(), 1);
+    proxy.ctl_err(&["reload"]);
+    proxy.sighup();
+    let answers = serve_five(&proxy);
+    let exit = proxy.exit_status();
+    assert!(
+        exit.is_none() && answers.iter().all(|a| a == "200"),
+        "after SIGHUP without a config file: exit {exit:?}, answers {answers:?}"
+    );
+}
+
+#[test]
+fn demo_answers_its_status_page() {
+    let proxy = demo_with_admin();
     let r = get(proxy.addr, "/proxy/status");
     assert_eq!(r.status, 200, "demo should answer its status page: {r:?}");
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.text()));
     assert_eq!(v["active_nodes"].as_array().map(Vec::len), Some(2), "{v}");
 }
 
-fn load_ok(proxy: &Proxy) -> bool {
-    (0..5).all(|_| get(proxy.addr, "/").status == 200)
+/// Five GETs on fresh connections: each status, or the error.
+fn serve_five(proxy: &Proxy) -> Vec<String> {
+    (0..5)
+        .map(|_| {
+            let answer = support::Client::try_connect(proxy.addr).and_then(|mut c| {
+                c.try_send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")?;
+                c.try_read_response()
+            });
+            answer.map_or_else(|e| e.to_string(), |r| r.status.to_string())
+        })
+        .collect()
 }
 
 trait ProxyExt {
