@@ -40,12 +40,13 @@ impl Config {
         let mut cx = Cx::default();
         let runtime = cx.runtime(raw.runtime.unwrap_or_default());
         let admin = cx.admin(raw.admin.unwrap_or_default());
+        // From the key, not its value: a bad `dir` is one error, not one more per plugin pool.
+        let plugins_on = raw.plugins.as_ref().is_some_and(|p| p.dir.is_some());
         let plugins = cx.plugins(raw.plugins.unwrap_or_default(), config_dir);
 
         if raw.pools.is_empty() {
             cx.issue(None, "pool", "no [[pool]] defined; at least one is required");
         }
-        let plugins_on = plugins.dir.is_some();
         let (pools, spans): (Vec<_>, Vec<_>) =
             raw.pools.into_iter().enumerate().map(|(i, p)| cx.pool(i, p, plugins_on)).unzip();
         cx.unique(pools.iter().map(|p| &p.name), "pool", &spans);

@@ -1,7 +1,8 @@
 //! `[plugins]` → [`PluginsConfig`], and a pool's plugin keys (`strategy =
 //! "plugin:NAME"`, `fallback`, `plugin_config`) → its strategy and [`PoolPlugin`].
 
-use std::path::Path;
+use std::ops::{Range, RangeInclusive};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_spanned::Spanned;
@@ -14,16 +15,17 @@ use crate::config::values::{is_name, plugin_config_json};
 /// `strategy = "plugin:NAME"`
 const PLUGIN_PREFIX: &str = "plugin:";
 /// Plugin calls are interrupted on 1 ms epoch ticks.
-const CALL_TIMEOUT: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(10));
+const CALL_TIMEOUT: RangeInclusive<Duration> = Duration::from_millis(1)..=Duration::from_secs(10);
 /// Bounds of `memory_limit`: 64 KiB (one WASM page) to 4 GiB (all of wasm32).
-const MEMORY_LIMIT: (i64, i64) = (64 << 10, 4 << 30);
+const MEMORY_LIMIT: RangeInclusive<i64> = (64 << 10)..=(4 << 30);
 
 impl Cx {
+    /// `[plugins]`; `config_dir` anchors a relative `dir`.
     pub(super) fn plugins(&mut self, p: raw::Plugins, config_dir: &Path) -> PluginsConfig {
         let d = PluginsConfig::default();
         let span = p.call_timeout.as_ref().map(Spanned::span);
         let mut call_timeout = self.duration(p.call_timeout, "plugins.call_timeout".into(), d.call_timeout);
-        if !(CALL_TIMEOUT.0..=CALL_TIMEOUT.1).contains(&call_timeout) {
+        if !CALL_TIMEOUT.contains(&call_timeout) {
             let msg = format!("call_timeout {call_timeout:?} is outside 1ms–10s");
             self.issue(span, "plugins.call_timeout", msg);
             call_timeout = d.call_timeout;
@@ -32,19 +34,14 @@ impl Cx {
             dir: p.dir.and_then(|dir| self.plugins_dir(dir, config_dir)),
             poll_interval: self.positive_duration(p.poll_interval, "plugins.poll_interval".into(), d.poll_interval),
             call_timeout,
-            memory_limit: self.size(
-                p.memory_limit,
-                "plugins.memory_limit".into(),
-                MEMORY_LIMIT.0..=MEMORY_LIMIT.1,
-                d.memory_limit,
-            ),
+            memory_limit: self.size(p.memory_limit, "plugins.memory_limit".into(), MEMORY_LIMIT, d.memory_limit),
             max_failures: self.int(p.max_failures, "plugins.max_failures".into(), 1..=u32::MAX.into(), d.max_failures),
         }
     }
 
     /// Resolved against the config file's directory. It need not exist yet
     /// (the watcher picks it up once created), but it must not be a file.
-    fn plugins_dir(&mut self, dir: Spanned<String>, config_dir: &Path) -> Option<std::path::PathBuf> {
+    fn plugins_dir(&mut self, dir: Spanned<String>, config_dir: &Path) -> Option<PathBuf> {
         if dir.get_ref().is_empty() {
             self.issue(Some(dir.span()), "plugins.dir", "dir is empty; leave it out to turn plugins off");
             return None;
@@ -103,7 +100,7 @@ impl Cx {
                 Some(kind) => out.strategy = kind,
                 None => {
                     let valid = StrategyKind::ALL.map(StrategyKind::name).join(", ");
-                    let msg = format!("unknown fallback \"{}\"; a built-in strategy: {valid}", f.get_ref());
+                    let msg = format!("fallback \"{}\" is not a built-in strategy; valid: {valid}", f.get_ref());
                     self.issue(Some(f.span()), k("fallback"), msg);
                 }
             }
@@ -118,7 +115,7 @@ impl Cx {
         out.plugin = Some(PoolPlugin { name: name.to_owned(), config_json });
     }
 
-    fn only_with_plugin(&mut self, span: Option<std::ops::Range<usize>>, key: &str) {
+    fn only_with_plugin(&mut self, span: Option<Range<usize>>, key: &str) {
         if let Some(span) = span {
             let msg = format!("{} is only valid with strategy = \"plugin:NAME\"", super::last(key));
             self.issue(Some(span), key, msg);
