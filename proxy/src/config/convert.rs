@@ -9,12 +9,13 @@
 
 mod health;
 mod listener;
+mod plugins;
 mod pool;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::ops::{Range, RangeInclusive};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_spanned::Spanned;
@@ -30,20 +31,24 @@ const MAX_HEAD_BYTES: i64 = 16 * 1024 * 1024;
 /// Stand-in for an address that failed to parse; never reaches a `Config`.
 const NO_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 1);
 
-impl TryFrom<raw::Config> for Config {
-    type Error = Vec<Issue>;
-
+impl Config {
     /// Validates and converts. Host names in `bind`/`addr` are resolved here
-    /// (blocking DNS), once; the first address wins.
-    fn try_from(raw: raw::Config) -> Result<Config, Vec<Issue>> {
+    /// (blocking DNS), once; the first address wins. A relative
+    /// `plugins.dir` is resolved against `config_dir` (the config file's
+    /// directory; empty for the working directory).
+    pub(super) fn from_raw(raw: raw::Config, config_dir: &Path) -> Result<Config, Vec<Issue>> {
         let mut cx = Cx::default();
         let runtime = cx.runtime(raw.runtime.unwrap_or_default());
         let admin = cx.admin(raw.admin.unwrap_or_default());
+        // From the key, not its value: a bad `dir` is one error, not one more per plugin pool.
+        let plugins_on = raw.plugins.as_ref().is_some_and(|p| p.dir.is_some());
+        let plugins = cx.plugins(raw.plugins.unwrap_or_default(), config_dir);
 
         if raw.pools.is_empty() {
             cx.issue(None, "pool", "no [[pool]] defined; at least one is required");
         }
-        let (pools, spans): (Vec<_>, Vec<_>) = raw.pools.into_iter().enumerate().map(|(i, p)| cx.pool(i, p)).unzip();
+        let (pools, spans): (Vec<_>, Vec<_>) =
+            raw.pools.into_iter().enumerate().map(|(i, p)| cx.pool(i, p, plugins_on)).unzip();
         cx.unique(pools.iter().map(|p| &p.name), "pool", &spans);
 
         if raw.listeners.is_empty() {
@@ -59,7 +64,6 @@ impl TryFrom<raw::Config> for Config {
         cx.unique(listeners.iter().map(|l| &l.name), "listener", &name_spans);
         cx.unique_binds(&listeners, &bind_spans);
 
-        let plugins = crate::config::PluginsConfig::default();
         if cx.issues.is_empty() { Ok(Config { runtime, admin, listeners, pools, plugins }) } else { Err(cx.issues) }
     }
 }
@@ -186,14 +190,14 @@ impl Cx {
         d
     }
 
-    /// A byte size in `min..=MAX_HEAD_BYTES`.
-    fn size(&mut self, v: Option<Spanned<IntOrStr>>, key: String, min: i64, default: usize) -> usize {
+    /// A byte size in `range`.
+    fn size(&mut self, v: Option<Spanned<IntOrStr>>, key: String, range: RangeInclusive<i64>, default: usize) -> usize {
         let Some(v) = v else { return default };
         let parsed = parse_size(v.get_ref()).and_then(|n| {
             usize::try_from(n)
                 .ok()
-                .filter(|_| (min..=MAX_HEAD_BYTES).contains(&n))
-                .ok_or_else(|| format!("{} {n} is outside {min}–{MAX_HEAD_BYTES} bytes", last(&key)))
+                .filter(|_| range.contains(&n))
+                .ok_or_else(|| format!("{} {n} is outside {}–{} bytes", last(&key), range.start(), range.end()))
         });
         parsed.unwrap_or_else(|e| {
             self.issue(Some(v.span()), key, e);

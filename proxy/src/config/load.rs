@@ -55,15 +55,21 @@ fn lines(errors: &[ConfigError]) -> String {
 }
 
 /// Parses and validates config text. `origin` names it in errors (the file
-/// name). Host names in addresses are resolved here, so this may block on DNS.
+/// name), and a relative `plugins.dir` is resolved against its directory.
+/// Host names in addresses are resolved here, so this may block on DNS.
 pub fn parse(src: &str, origin: &str) -> Result<Config, ConfigErrors> {
+    parse_in(src, origin, Path::new(origin).parent().unwrap_or(Path::new("")))
+}
+
+/// [`parse`] with relative paths resolved against `config_dir`.
+fn parse_in(src: &str, origin: &str, config_dir: &Path) -> Result<Config, ConfigErrors> {
     let raw: raw::Config = match toml::from_str(src) {
         Ok(raw) => raw,
         Err(e) => {
             return Err(ConfigErrors { errors: toml_errors(src, origin, &e) });
         }
     };
-    Config::try_from(raw).map_err(|issues| {
+    Config::from_raw(raw, config_dir).map_err(|issues| {
         let mut errors: Vec<ConfigError> =
             issues.into_iter().map(|i| located(src, origin, i.span, i.key, i.message)).collect();
         errors.sort_by_key(|e| (e.line, e.column));
@@ -75,7 +81,7 @@ pub fn parse(src: &str, origin: &str) -> Result<Config, ConfigErrors> {
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let origin = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(src) => parse(&src, &origin),
+        Ok(src) => parse_in(&src, &origin, path.parent().unwrap_or(Path::new(""))),
         Err(e) => Err(ConfigErrors {
             errors: vec![located("", &origin, None, String::new(), format!("cannot read config: {e}"))],
         }),

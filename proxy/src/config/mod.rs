@@ -1,11 +1,11 @@
 //! Configuration: raw TOML structs (`raw`), the typed config everything else
-//! uses (`types`), and the conversion between them (`convert`, a `TryFrom`)
+//! uses (`types`), and the conversion between them (`convert`, `Config::from_raw`)
 //! with errors that name the key and its line:column (`load`); `reload`
 //! says which changes between two configs need a restart.
 //!
 //! ```text
-//! lb.toml --toml+serde--> raw::Config --TryFrom--> Config
-//!              \____________ ConfigErrors ___________/
+//! lb.toml --toml+serde--> raw::Config --from_raw--> Config
+//!              \____________ ConfigErrors ____________/
 //! ```
 
 mod convert;

@@ -31,6 +31,20 @@ pub struct Config {
     /// `[[pool]]` tables; at least one is required.
     #[serde(default, rename = "pool")]
     pub pools: Vec<Spanned<Pool>>,
+    pub plugins: Option<Plugins>,
+}
+
+/// `[plugins]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plugins {
+    /// Relative to the config file's directory.
+    pub dir: Option<Spanned<String>>,
+    pub poll_interval: Option<Spanned<IntOrStr>>,
+    pub call_timeout: Option<Spanned<IntOrStr>>,
+    /// Bytes: an integer or a string such as `"4MiB"`.
+    pub memory_limit: Option<Spanned<IntOrStr>>,
+    pub max_failures: Option<Spanned<i64>>,
 }
 
 /// `[runtime]`
@@ -95,7 +109,12 @@ pub struct ListenerTimeouts {
 #[serde(deny_unknown_fields)]
 pub struct Pool {
     pub name: Option<Spanned<String>>,
+    /// A built-in strategy or `"plugin:NAME"`.
     pub strategy: Option<Spanned<String>>,
+    /// The built-in strategy behind a plugin; only with `"plugin:NAME"`.
+    pub fallback: Option<Spanned<String>>,
+    /// Any table, handed to the plugin as JSON; only with `"plugin:NAME"`.
+    pub plugin_config: Option<Spanned<toml::Table>>,
     pub hash_key: Option<Spanned<String>>,
     pub sticky: Option<Spanned<Sticky>>,
     pub retries: Option<Spanned<i64>>,

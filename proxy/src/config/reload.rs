@@ -1,7 +1,8 @@
 //! What a reload may change while fastlb runs. Listener sockets, worker
 //! threads and the admin socket are set up once at start; everything the
 //! workers only read from the config (pools, servers, strategies, checks,
-//! timeouts, limits, headers, log settings, drain time) can be swapped in.
+//! timeouts, limits, headers, log settings, drain time, `[plugins]` and a
+//! pool's plugin) can be swapped in.
 
 use std::fmt::Debug;
 

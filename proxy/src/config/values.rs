@@ -47,7 +47,7 @@ pub(crate) fn parse_duration(v: &IntOrStr) -> Result<Duration, String> {
     n.checked_mul(secs_per).map(Duration::from_secs).ok_or_else(|| bad(&"too large"))
 }
 
-/// Bytes: an integer, or a whole number with `B`, `KiB` or `MiB`.
+/// Bytes: an integer, or a whole number with `B`, `KiB`, `MiB` or `GiB`.
 pub(crate) fn parse_size(v: &IntOrStr) -> Result<i64, String> {
     let s = match v {
         IntOrStr::Int(n) => return Ok(*n),
@@ -57,14 +57,15 @@ pub(crate) fn parse_size(v: &IntOrStr) -> Result<i64, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     if num.is_empty() {
-        return Err(bad("expected a whole number of bytes, optionally with B, KiB or MiB"));
+        return Err(bad("expected a whole number of bytes, optionally with B, KiB, MiB or GiB"));
     }
     let n: i64 = num.parse().map_err(|_| bad("number too large"))?;
     let mul = match unit.trim_start() {
         "" | "B" => 1,
         "KiB" => 1024,
-        "MiB" => 1024 * 1024,
-        _ => return Err(bad("unknown unit; use B, KiB or MiB")),
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(bad("unknown unit; use B, KiB, MiB or GiB")),
     };
     n.checked_mul(mul).ok_or_else(|| bad("too large"))
 }
@@ -135,6 +136,54 @@ pub(crate) fn parse_hash_key(s: &str) -> Result<HashKey, String> {
             }
         }
     }
+}
+
+/// A pool's `plugin_config` table as compact JSON for the plugin's `init`.
+/// Datetimes become their TOML spelling as strings. On failure returns the
+/// dotted path below the table (`a.b[2]`) of the value that has no JSON form
+/// (NaN and infinite floats) and a message.
+pub(crate) fn plugin_config_json(t: &toml::Table) -> Result<String, (String, String)> {
+    fn value(v: &toml::Value, path: &mut String) -> Result<serde_json::Value, (String, String)> {
+        Ok(match v {
+            toml::Value::String(s) => s.clone().into(),
+            toml::Value::Integer(n) => (*n).into(),
+            toml::Value::Float(f) => match serde_json::Number::from_f64(*f) {
+                Some(n) => n.into(),
+                None => return Err((path.clone(), format!("{f} has no JSON form; use a finite number or a string"))),
+            },
+            toml::Value::Boolean(b) => (*b).into(),
+            toml::Value::Datetime(d) => d.to_string().into(),
+            toml::Value::Array(a) => {
+                let mut out = Vec::with_capacity(a.len());
+                for (i, item) in a.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    out.push(value(item, path)?);
+                    path.truncate(len);
+                }
+                out.into()
+            }
+            toml::Value::Table(t) => table(t, path)?.into(),
+        })
+    }
+    fn table(
+        t: &toml::Table,
+        path: &mut String,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, (String, String)> {
+        let mut out = serde_json::Map::new();
+        for (k, v) in t {
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(k);
+            out.insert(k.clone(), value(v, path)?);
+            path.truncate(len);
+        }
+        Ok(out)
+    }
+    let json = table(t, &mut String::new())?;
+    Ok(serde_json::Value::Object(json).to_string())
 }
 
 /// RFC 9110 `token` (also RFC 6265's `cookie-name`).

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use serde_spanned::Spanned;
 
-use super::{Cx, NO_ADDR};
+use super::{Cx, MAX_HEAD_BYTES, NO_ADDR};
 use crate::config::raw;
 use crate::config::types::*;
 use crate::config::values::{is_origin_form, parse_addr};
@@ -56,9 +56,19 @@ impl Cx {
 
         let (lim, d) = (l.limits.unwrap_or_default(), out.limits.clone());
         out.limits = ListenerLimits {
-            max_head_size: self.size(lim.max_head_size, k("limits.max_head_size"), 1024, d.max_head_size),
+            max_head_size: self.size(
+                lim.max_head_size,
+                k("limits.max_head_size"),
+                1024..=MAX_HEAD_BYTES,
+                d.max_head_size,
+            ),
             max_headers: self.int(lim.max_headers, k("limits.max_headers"), 1..=10_000, d.max_headers),
-            max_uri_length: self.size(lim.max_uri_length, k("limits.max_uri_length"), 1, d.max_uri_length),
+            max_uri_length: self.size(
+                lim.max_uri_length,
+                k("limits.max_uri_length"),
+                1..=MAX_HEAD_BYTES,
+                d.max_uri_length,
+            ),
             max_connections: self.int(
                 lim.max_connections,
                 k("limits.max_connections"),

@@ -12,7 +12,8 @@ use crate::config::values::{is_name, is_token, parse_addr, parse_hash_key};
 
 impl Cx {
     /// Returns the pool and where its name is.
-    pub(super) fn pool(&mut self, i: usize, p: Spanned<raw::Pool>) -> (PoolConfig, Range<usize>) {
+    /// `plugins_on`: `[plugins] dir` is set, so `strategy = "plugin:NAME"` may be used.
+    pub(super) fn pool(&mut self, i: usize, p: Spanned<raw::Pool>, plugins_on: bool) -> (PoolConfig, Range<usize>) {
         let header = p.span();
         let p = p.into_inner();
         let at = format!("pool[{i}]");
@@ -20,16 +21,7 @@ impl Cx {
         let (name, name_span) = self.name(p.name, &at, header.clone(), format!("pool-{}", i + 1));
         let mut out = PoolConfig::new(&name, Vec::new());
 
-        if let Some(s) = &p.strategy {
-            match StrategyKind::parse(s.get_ref()) {
-                Some(kind) => out.strategy = kind,
-                None => {
-                    let valid = StrategyKind::ALL.map(StrategyKind::name).join(", ");
-                    let msg = format!("unknown strategy \"{}\"; valid strategies: {valid}", s.get_ref());
-                    self.issue(Some(s.span()), k("strategy"), msg);
-                }
-            }
-        }
+        self.pool_strategy(p.strategy, p.fallback, p.plugin_config, &at, plugins_on, &mut out);
         out.hash_key = self.hash_key(p.hash_key, k("hash_key"), out.strategy);
         out.sticky = match p.sticky.map(Spanned::into_inner) {
             None | Some(raw::Sticky::Enabled(false)) => None,

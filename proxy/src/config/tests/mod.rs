@@ -3,6 +3,7 @@
 
 mod checks;
 mod errors;
+mod plugins;
 mod reload;
 mod valid;
 

@@ -113,3 +113,21 @@ fn added_and_removed_listeners_need_a_restart() {
     assert!(errs[0].starts_with("listener \"web\" was removed"), "{errs:#?}");
     assert!(errs[1].starts_with("listener \"www\" was added"), "{errs:#?}");
 }
+
+#[test]
+fn plugin_settings_change_live() {
+    let old = base();
+    let mut new = base();
+    new.plugins = PluginsConfig {
+        dir: Some(PathBuf::from("/etc/fastlb/plugins")),
+        poll_interval: secs(5),
+        call_timeout: secs(1),
+        memory_limit: 64 << 20,
+        max_failures: 1,
+    };
+    new.pools[0].plugin = Some(PoolPlugin { name: "canary".into(), config_json: r#"{"percent":10}"#.into() });
+    new.pools[0].strategy = StrategyKind::Random;
+    assert_eq!(live_change_errors(&old, &new), Vec::<String>::new());
+    // And back: plugins off, the pool on a built-in strategy again.
+    assert_eq!(live_change_errors(&new, &old), Vec::<String>::new());
+}
