@@ -369,10 +369,25 @@ fn slowstart_ramps_a_returning_server() {
         .start();
     b.stop();
     proxy.expect_state("app/b", "down", STATE_LIMIT);
-    let _revived = Backend::start_on("b", b.addr);
+    let revived = Backend::start_on("b", b.addr);
     proxy.expect_state("app/b", "up", STATE_LIMIT);
-    let stat = proxy.server("app/b");
-    let w = num(&stat["weight_effective"], "weight_effective");
-    assert!(w < 10, "b came back with its full weight although slowstart is 60 s: {stat}");
-    assert_eq!(stat["weight_configured"], 10);
+    let weight = || num(&proxy.server("app/b")["weight_effective"], "weight_effective");
+    assert!(
+        wait_until(STATE_LIMIT, || weight() < 10),
+        "b came back and kept its full weight although slowstart is 60 s: {}",
+        proxy.server("app/b")
+    );
+    assert_eq!(proxy.server("app/b")["weight_configured"], 10);
+    // Seconds into a 60 s ramp, b takes a small share only.
+    let tally = support::tally(
+        (0..40).map(|_| get(proxy.addr, "/ramp").backend().to_string()).collect::<Vec<_>>().iter().map(String::as_str),
+    );
+    let (na, nb) = (tally.get("a").copied().unwrap_or(0), tally.get("b").copied().unwrap_or(0));
+    assert!(
+        nb * 3 < na,
+        "b at the start of its slow start got {nb} of 40 requests ({tally:?}): {}",
+        proxy.server("app/b")
+    );
+    assert!(weight() < 10, "{}", proxy.server("app/b"));
+    drop(revived);
 }
