@@ -25,6 +25,11 @@ use crate::{admin, demo, health, runtime};
 const EXIT_USAGE: u8 = 64;
 
 pub fn run(cli: Cli) -> ExitCode {
+    if !matches!(cli.command, Some(Command::Check) | Some(Command::Ctl(_))) {
+        // Before any thread exists (demo backends start early), so that every
+        // thread inherits the mask and only `serve`'s sigwait sees them.
+        block_signals();
+    }
     match &cli.command {
         Some(Command::Check) => check(&cli),
         // No logging set-up: ctl prints answers, not server logs.
@@ -114,6 +119,7 @@ fn demo_config(args: &DemoArgs) -> std::io::Result<Config> {
     }
     let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
     let mut config = quick_config(listen, servers, args.algorithm);
+    config.listeners[0].status_path = Some("/proxy/status".into());
     if args.sticky_sessions {
         config.pools[0].sticky = Some(StickyConfig::default());
     }
@@ -181,11 +187,7 @@ impl ControlThreads {
 fn serve(launch: Launch) -> ExitCode {
     let config = &launch.config;
     init_logging(&config.runtime.log_level);
-    // Block the stop signals before any worker exists, so every thread
-    // inherits the mask and only `sigwait` below sees them.
     let set = signal_set();
-    // SAFETY: valid, initialised sigset; affects this thread (inherited by workers).
-    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
     let pools: Vec<String> = config
         .pools
         .iter()
@@ -235,6 +237,14 @@ fn serve(launch: Launch) -> ExitCode {
             }
         }
     }
+}
+
+/// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread (and so in
+/// every thread it starts afterwards).
+fn block_signals() {
+    let set = signal_set();
+    // SAFETY: valid, initialised sigset; affects this thread only.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 }
 
 fn signal_set() -> libc::sigset_t {

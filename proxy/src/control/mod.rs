@@ -11,6 +11,7 @@ mod snapshot;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -182,45 +183,71 @@ impl Control {
     fn rebuild(&self, inner: &mut Inner) {
         let config = Control::effective_config(inner);
         let now = Instant::now();
-        let mut overlays = HashMap::new();
+        // State changes first, so a server coming back starts its slow-start
+        // ramp in this very table.
+        let mut recovered = Vec::new();
         for pool in &config.pools {
             for sc in &pool.servers {
                 let key = format!("{}/{}", pool.name, sc.name);
                 let rt = inner.servers.entry(key.clone()).or_default();
-                overlays.insert(
-                    key,
-                    ServerOverlay {
-                        state: rt.state(),
-                        weight: rt.effective_weight(sc.weight, pool.slowstart, now),
-                        configured_weight: rt.weight.unwrap_or(sc.weight),
-                        down: rt.down(),
-                    },
-                );
-            }
-        }
-        let prev = self.shared.table.load_full();
-        let cores = self.shared.cores.len();
-        let table = Table::build_with(&config, cores, Some(&prev), prev.generation + 1, &|k| overlays.get(k).copied());
-        self.shared.table.store(Arc::new(table));
-        let keys: Vec<String> = overlays.into_keys().collect();
-        for key in keys {
-            let rt = inner.servers.get_mut(&key).expect("entry created above");
-            let label = rt.label();
-            if label != rt.label {
-                let from = rt.label;
-                rt.label = label;
+                let label = rt.label();
+                if label == rt.label {
+                    continue;
+                }
+                let from = std::mem::replace(&mut rt.label, label);
                 rt.since = now;
                 if label == "up" {
                     rt.up_since = Some(now);
+                    if from == "down" {
+                        recovered.push(key.clone());
+                    }
                 }
                 let reason = rt.reason.clone();
                 push_event(&mut inner.events, &key, from, label, &reason);
             }
         }
+        let mut overlays = HashMap::new();
+        for pool in &config.pools {
+            for sc in &pool.servers {
+                let key = format!("{}/{}", pool.name, sc.name);
+                let rt = &inner.servers[&key];
+                let overlay = ServerOverlay {
+                    state: rt.state(),
+                    weight: rt.effective_weight(sc.weight, pool.slowstart, now),
+                    configured_weight: rt.weight.unwrap_or(sc.weight),
+                    down: rt.down(),
+                };
+                overlays.insert(key, overlay);
+            }
+        }
+        let prev = self.shared.table.load_full();
+        let cores = self.shared.cores.len();
+        let table = Table::build_with(&config, cores, Some(&prev), prev.generation + 1, &|k| overlays.get(k).copied());
+        // A server its health check brought back starts clean: the connect
+        // errors and ejection that its death caused on live traffic are over.
+        for s in table.pools.iter().flat_map(|p| p.servers.iter()).filter(|s| recovered.iter().any(|k| **k == *s.key)) {
+            let live = &s.stats.live;
+            live.cooldown_until_ms.store(0, Ordering::Relaxed);
+            live.consecutive_fails.store(0, Ordering::Relaxed);
+            live.consecutive_5xx.store(0, Ordering::Relaxed);
+            live.ejections.store(0, Ordering::Relaxed);
+        }
+        self.shared.table.store(Arc::new(table));
         // Runtime state of servers that no longer exist is forgotten.
-        let live: HashSet<String> =
-            config.pools.iter().flat_map(|p| p.servers.iter().map(move |s| format!("{}/{}", p.name, s.name))).collect();
-        inner.servers.retain(|k, _| live.contains(k));
+        inner.servers.retain(|k, _| overlays.contains_key(k));
+    }
+
+    /// Records the start or end of an outlier ejection (seen by the monitor)
+    /// as an event, from or to the server's current state.
+    pub(crate) fn ejection_event(&self, key: &str, ejected: bool) {
+        let mut inner = self.lock();
+        let state = inner.servers.get(key).map_or("up", |rt| rt.label);
+        let (from, to, why) = if ejected {
+            (state, "ejected", "outlier detection: consecutive errors on live traffic")
+        } else {
+            ("ejected", state, "ejection time over")
+        };
+        push_event(&mut inner.events, key, from, to, why);
     }
 
     /// Builds the first table of this control object (applies nothing new,
@@ -228,12 +255,6 @@ impl Control {
     pub fn publish(&self) {
         let mut inner = self.lock();
         self.rebuild(&mut inner);
-    }
-
-    /// Records an event that is not a server state change (outlier
-    /// ejection seen by the monitor, say).
-    pub(crate) fn record(&self, server: &str, from: &str, to: &str, reason: &str) {
-        push_event(&mut self.lock().events, server, from, to, reason);
     }
 
     /// Rebuilds while some server ramps up under slow start, so its weight

@@ -39,12 +39,7 @@ pub fn spawn_monitor(control: Arc<Control>, stop: mpsc::Receiver<()>) -> std::io
                 }
                 let was = ejected.insert(s.key.to_string(), cooling).unwrap_or(false);
                 if cooling != was {
-                    let (from, to, why) = if cooling {
-                        ("up", "ejected", "outlier detection: consecutive errors on live traffic")
-                    } else {
-                        ("ejected", "up", "ejection time over")
-                    };
-                    control.record(&s.key, from, to, why);
+                    control.ejection_event(&s.key, cooling);
                 }
             }
         }

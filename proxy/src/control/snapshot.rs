@@ -72,7 +72,7 @@ pub(super) fn pools(c: &Control) -> Vec<PoolStat> {
                 .map(|s| {
                     let rt = inner.servers.get(&*s.key);
                     let cooling = s.stats.live.cooldown_until_ms.load(Ordering::Relaxed) > now_ms;
-                    let (state, reason) = state_of(s, cooling, rt.map(|r| r.reason.as_str()));
+                    let (state, reason) = state_of(s, cooling, rt);
                     server_stat(s, state, reason, rt, now, added.contains(&*s.key))
                 })
                 .collect(),
@@ -80,11 +80,15 @@ pub(super) fn pools(c: &Control) -> Vec<PoolStat> {
         .collect()
 }
 
-fn state_of(s: &Server, cooling: bool, reason: Option<&str>) -> (&'static str, String) {
-    let reason = reason.unwrap_or("configured").to_string();
+/// The state shown for a server: from the control side's records where it
+/// has them (in fail-open panic mode the table clears `down` so traffic
+/// flows, but the server is still down).
+fn state_of(s: &Server, cooling: bool, rt: Option<&super::ServerRt>) -> (&'static str, String) {
+    let reason = rt.map_or("configured", |r| r.reason.as_str()).to_string();
+    let down = rt.map_or(s.down, |r| r.down());
     match s.state {
         AdminState::Maint => ("maint", reason),
-        _ if s.down => ("down", reason),
+        _ if down => ("down", reason),
         _ if cooling => ("ejected", "outlier detection: consecutive errors on live traffic".into()),
         AdminState::Drain => ("drain", reason),
         AdminState::Up => ("up", reason),
