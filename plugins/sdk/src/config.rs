@@ -84,7 +84,7 @@ impl From<ConfigError> for String {
 impl Config {
     /// Parses a JSON object. Empty or all-whitespace text is an empty config.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let mut p = Parser { s: text.as_bytes(), i: 0 };
+        let mut p = Parser { text, s: text.as_bytes(), i: 0 };
         p.ws();
         if p.i == p.s.len() {
             return Ok(Config::default());
@@ -209,11 +209,18 @@ fn parse_u64(n: &str) -> Option<u64> {
 }
 
 struct Parser<'a> {
+    text: &'a str,
     s: &'a [u8],
     i: usize,
 }
 
 impl Parser<'_> {
+    /// The text from `start` to the cursor; both sit on ASCII bytes, so on
+    /// char boundaries (`get` only to keep a panic path out of the .wasm).
+    fn since(&self, start: usize) -> String {
+        self.text.get(start..self.i).unwrap_or_default().into()
+    }
+
     fn err(&self, expected: &'static str) -> ConfigError {
         ConfigError::Syntax { at: self.i, expected }
     }
@@ -274,7 +281,7 @@ impl Parser<'_> {
             Some(b'{' | b'[') => {
                 let start = self.i;
                 self.skip_nested()?;
-                Ok(Value::Nested(String::from_utf8_lossy(&self.s[start..self.i]).into_owned()))
+                Ok(Value::Nested(self.since(start)))
             }
             Some(b't') => self.word("true", Value::Bool(true)),
             Some(b'f') => self.word("false", Value::Bool(false)),
@@ -323,8 +330,7 @@ impl Parser<'_> {
                 return Err(self.err("a digit"));
             }
         }
-        // Only ASCII was consumed.
-        Ok(Value::Num(String::from_utf8_lossy(&self.s[start..self.i]).into_owned()))
+        Ok(Value::Num(self.since(start)))
     }
 
     /// A string starting at the opening quote, escapes decoded.

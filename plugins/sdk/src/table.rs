@@ -13,11 +13,15 @@ use crate::{Backend, Load};
 /// cannot make the plugin allocate its whole memory budget.
 const MAX_INDEX: u32 = 1 << 16;
 
-/// The latest backends (sorted by index) and load figures of a pool.
+/// The latest backends and load figures of a pool, by backend index.
 #[derive(Debug, Clone, Default)]
 pub struct Table {
-    /// Sorted by `index`, for binary search.
+    /// As the host sent them (in index order, in practice).
     backends: Vec<Backend>,
+    /// Backend index → position in `backends` (`u32::MAX`: absent). Dense,
+    /// since indices are positions in the pool; beats sorting in code size
+    /// and lookup time.
+    position: Vec<u32>,
     /// Indexed by backend index; zeros where no figure arrived yet.
     loads: Vec<Load>,
     /// Healthy primaries, or healthy backups when no primary is usable.
@@ -33,9 +37,19 @@ impl Table {
         Table::default()
     }
 
-    /// Replaces the backends (call from `Plugin::set_table`).
+    /// Replaces the backends (call from `Plugin::set_table`). Backends with
+    /// an index of 65536 or more are dropped (a pool is far smaller; this
+    /// keeps a bogus index from costing the plugin its memory budget).
     pub fn set_backends(&mut self, mut backends: Vec<Backend>) {
-        backends.sort_unstable_by_key(|b| b.index);
+        backends.retain(|b| b.index < MAX_INDEX);
+        self.position.clear();
+        for (pos, b) in backends.iter().enumerate() {
+            let i = b.index as usize;
+            if i >= self.position.len() {
+                self.position.resize(i + 1, u32::MAX);
+            }
+            self.position[i] = pos as u32;
+        }
         self.backends = backends;
         self.usable = self.group(|_| true);
         self.generation += 1;
@@ -56,20 +70,23 @@ impl Table {
         }
     }
 
-    /// Every backend of the latest table, sorted by index.
+    /// Every backend of the latest table, in the order the host sent them.
     pub fn backends(&self) -> &[Backend] {
         &self.backends
     }
 
     /// The backend with this index, if the latest table has it.
     pub fn backend(&self, index: u32) -> Option<&Backend> {
-        self.backends.binary_search_by_key(&index, |b| b.index).ok().map(|i| &self.backends[i])
+        let pos = *self.position.get(index as usize)?;
+        self.backends.get(pos as usize)
     }
 
     /// The latest load figures of a backend (zeros when none arrived yet:
     /// no requests in flight, `ewma_us` 0 = no sample).
     pub fn load(&self, index: u32) -> Load {
-        self.loads.get(index as usize).copied().unwrap_or(Load { index, active: 0, ewma_us: 0 })
+        // Gaps left by `set_loads` hold zeros under another index: report ours.
+        let l = self.loads.get(index as usize).copied().unwrap_or(Load { index, active: 0, ewma_us: 0 });
+        Load { index, ..l }
     }
 
     /// The backends that may take new traffic, weighted: healthy primaries,
@@ -198,8 +215,9 @@ impl Group {
     /// Weighted rendezvous (highest-random-weight) hashing: the member that
     /// `key` maps to. When a member leaves, only its keys move; when one
     /// joins, it takes a weight-proportional share from every other.
-    /// `rank` n gives the (n+1)-th choice instead (wrapping), which is where
-    /// a retry should go: `rendezvous(key, attempt)`.
+    /// `rank` n gives the (n+1)-th choice instead (wrapping around the group,
+    /// and capped at the 8th choice), which is where a retry should go:
+    /// `rendezvous(key, attempt)`. Costs one hash per member.
     pub fn rendezvous(&self, key: u64, rank: u32) -> Option<u32> {
         if self.is_empty() {
             return None;
@@ -258,15 +276,23 @@ mod tests {
     fn table_indexes_backends_and_loads() {
         let mut t = Table::new();
         assert!(t.usable().is_empty());
-        t.set_backends(vec![backend(2, 10), backend(0, 10), backend(1, 10)]);
+        t.set_backends(vec![backend(2, 10), backend(0, 10), backend(1, 10), backend(u32::MAX, 10)]);
         assert_eq!(t.generation(), 1);
-        assert_eq!(t.backends().iter().map(|b| b.index).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(t.backends().iter().map(|b| b.index).collect::<Vec<_>>(), [2, 0, 1]);
         assert_eq!(t.backend(1).unwrap().name, "s1");
+        assert_eq!(t.backend(2).unwrap().name, "s2");
         assert!(t.backend(3).is_none());
+        assert!(t.backend(u32::MAX).is_none());
+        t.set_backends(vec![backend(1, 10)]);
+        assert!(t.backend(2).is_none(), "a removed backend is gone");
+        assert_eq!(t.usable().indices(), [1]);
         assert_eq!(t.load(1).ewma_us, 0);
         t.set_loads(vec![Load { index: 1, active: 3, ewma_us: 900 }, Load { index: u32::MAX, active: 1, ewma_us: 1 }]);
         assert_eq!((t.load(1).active, t.load(1).ewma_us), (3, 900));
         assert_eq!(t.load(0).active, 0);
+        assert_eq!(t.load(0).index, 0);
+        t.set_loads(vec![Load { index: 5, active: 2, ewma_us: 7 }]);
+        assert_eq!(t.load(4).index, 4, "a gap reports its own index");
         assert_eq!(t.load(u32::MAX).index, u32::MAX);
         // A later partial update keeps the others.
         t.set_loads(vec![Load { index: 0, active: 1, ewma_us: 5 }]);
