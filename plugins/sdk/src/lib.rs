@@ -143,7 +143,7 @@ macro_rules! export_plugin {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             use $crate::bindings::exports::fastlb::lb::{sticky, strategy};
-            use $crate::{Backend, Decision, Load, PluginInfo, Plugin as _, Request, SetCookie};
+            use $crate::{Backend, Decision, Load, Plugin as _, PluginInfo, Request, SetCookie};
 
             static INSTANCE: $crate::__private::Instance<$plugin> = $crate::__private::Instance::new();
 
@@ -173,7 +173,7 @@ macro_rules! export_plugin {
                 }
             }
 
-            $crate::bindings::export!(FastlbPluginExports with_types_in $crate::bindings);
+    $crate::bindings::export!(FastlbPluginExports with_types_in $crate::bindings);
         };
     };
 }

@@ -101,7 +101,10 @@ impl Table {
     pub fn group(&self, pred: impl Fn(&Backend) -> bool) -> Group {
         let take = |backup: bool| {
             Group::from_weights(
-                self.backends.iter().filter(|b| b.backup == backup && is_usable(b) && pred(b)).map(|b| (b.index, b.weight)),
+                self.backends
+                    .iter()
+                    .filter(|b| b.backup == backup && is_usable(b) && pred(b))
+                    .map(|b| (b.index, b.weight)),
             )
         };
         let primaries = take(false);

@@ -103,7 +103,9 @@ impl Plugin for Canary {
             0 => None,
             s => Some(s as u32),
         };
-        if self.cookie.is_empty() || !self.cookie.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)) {
+        if self.cookie.is_empty()
+            || !self.cookie.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+        {
             return Err("plugin_config.cookie: expected a cookie name (visible ASCII, no separators)".into());
         }
         Ok(PluginInfo::new("canary").with_cookie(&self.cookie).with_sticky())
