@@ -108,13 +108,28 @@ impl Plugin for Canary {
         {
             return Err("plugin_config.cookie: expected a cookie name (visible ASCII, no separators)".into());
         }
+        fastlb_plugin_sdk::info!(
+            "{}% of new clients to backends tagged '{}', sticky by cookie {}",
+            self.percent,
+            self.tag,
+            self.cookie
+        );
         Ok(PluginInfo::new("canary").with_cookie(&self.cookie).with_sticky())
     }
 
     fn set_table(&mut self, backends: Vec<Backend>) {
+        let had = (self.canary.is_empty(), self.stable.is_empty());
         self.table.set_backends(backends);
         self.canary = self.table.group(|b| b.has_tag(&self.tag));
         self.stable = self.table.group(|b| !b.has_tag(&self.tag));
+        // Say so when a side empties (or comes back), not on every table change.
+        for (side, was_empty, group) in [(Side::Canary, had.0, &self.canary), (Side::Stable, had.1, &self.stable)] {
+            if group.is_empty() && (!was_empty || self.table.generation() == 1) {
+                fastlb_plugin_sdk::warn!("no usable {} backend: its clients go to the other side", side.cookie_value());
+            } else if was_empty && !group.is_empty() && self.table.generation() > 1 {
+                fastlb_plugin_sdk::info!("{} backends usable again", side.cookie_value());
+            }
+        }
     }
 
     fn set_load(&mut self, _loads: Vec<Load>) {}
