@@ -200,6 +200,15 @@ pub struct CallLimits {
     pub max_failures: u32,
 }
 
+/// What the last scan saw.
+#[derive(Default)]
+struct ScanState {
+    /// Files by name (rejected ones too, so they are not recompiled every poll).
+    files: HashMap<String, FileSig>,
+    /// Why the directory could not be read, if it could not (logged once).
+    dir_error: Option<String>,
+}
+
 /// Size and mtime of a file as last scanned, with the hash of its content.
 #[derive(Clone, PartialEq)]
 struct FileSig {
@@ -221,9 +230,8 @@ pub struct PluginRegistry {
     /// Mirrors `set.generation`: what cores compare per call.
     generation: AtomicU64,
     next_load: AtomicU64,
-    /// Files as last scanned (rejected ones too, so they are not recompiled
-    /// every poll). Only the control side (watcher, admin) takes it.
-    scanned: Mutex<HashMap<String, FileSig>>,
+    /// What the last scan saw. Only the control side (watcher, admin) takes it.
+    scanned: Mutex<ScanState>,
     _ticker: EpochTicker,
 }
 
@@ -250,7 +258,7 @@ impl PluginRegistry {
             set: ArcSwap::from_pointee(PluginSet { generation: 0, plugins: BTreeMap::new() }),
             generation: AtomicU64::new(0),
             next_load: AtomicU64::new(1),
-            scanned: Mutex::new(HashMap::new()),
+            scanned: Mutex::new(ScanState::default()),
         });
         if registry.dir.is_some() {
             let report = registry.scan();
@@ -316,7 +324,7 @@ impl PluginRegistry {
             return "plugins: no directory configured".into();
         }
         let report = self.scan();
-        if report.is_empty() { "plugins: no change".into() } else { report.to_string() }
+        if report.is_empty() && report.dir_error.is_none() { "plugins: no change".into() } else { report.to_string() }
     }
 
     /// Turns a plugin on or off on every core. Turning it on closes the
@@ -390,14 +398,20 @@ impl PluginRegistry {
     fn scan(&self) -> ScanReport {
         let mut report = ScanReport::default();
         let Some(dir) = &self.dir else { return report };
-        let mut scanned = self.scanned.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.scanned.lock().unwrap_or_else(|e| e.into_inner());
         let files = match wasm_files(dir) {
             Ok(f) => f,
             Err(e) => {
-                report.rejected.push((dir.display().to_string(), e));
+                if state.dir_error.as_ref() != Some(&e) {
+                    tracing::warn!(target: "fastlb::plugin", "{e}; plugins stay as they are");
+                    state.dir_error = Some(e.clone());
+                }
+                report.dir_error = Some(e);
                 return report;
             }
         };
+        state.dir_error = None;
+        let scanned = &mut state.files;
         let current = self.set.load_full();
         let mut changes: Vec<(String, Option<Arc<CompiledPlugin>>)> = Vec::new();
         for (name, path) in &files {
@@ -486,9 +500,13 @@ struct ScanReport {
     loaded: Vec<String>,
     rejected: Vec<(String, String)>,
     removed: Vec<String>,
+    /// The directory could not be read (logged once by `scan`, not counted
+    /// as a change).
+    dir_error: Option<String>,
 }
 
 impl ScanReport {
+    /// Nothing loaded, rejected or removed.
     fn is_empty(&self) -> bool {
         self.loaded.is_empty() && self.rejected.is_empty() && self.removed.is_empty()
     }
@@ -496,6 +514,9 @@ impl ScanReport {
 
 impl std::fmt::Display for ScanReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(e) = &self.dir_error {
+            return write!(f, "plugins: {e}");
+        }
         write!(f, "plugins: loaded [{}]", self.loaded.join(", "))?;
         write!(f, "; removed [{}]", self.removed.join(", "))?;
         let rejected: Vec<String> = self.rejected.iter().map(|(n, e)| format!("{n}: {e}")).collect();

@@ -30,6 +30,9 @@ use crate::balance::{Pick, RequestView, Strategy};
 /// How often load figures are pushed to a plugin while it is called.
 pub const LOAD_PERIOD_MS: u64 = 100;
 
+/// The clock is read for a due `set-load` on one call in this many.
+const LOAD_POLL_EVERY: u64 = 16;
+
 /// What a plugin's `sticky.lookup` decided, checked by the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StickyDecision {
@@ -171,14 +174,17 @@ impl CorePlugin {
     /// it if needed, so the answer is known before the first request).
     fn is_sticky(&self, pool: &Pool, token: u64) -> bool {
         let Ok(mut st) = self.state.try_borrow_mut() else { return false };
-        self.ready(&mut st, pool, token) && st.live.as_ref().is_some_and(|l| l.wants.sticky)
+        self.ready(&mut st, pool, token, false) && st.live.as_ref().is_some_and(|l| l.wants.sticky)
     }
 
     /// Makes the instance serve `pool` with the strategy of `token`: checks
     /// the registry for a new version, instantiates and `init`s if needed,
     /// pushes the table and (every [`LOAD_PERIOD_MS`]) the load. False: use
     /// the fallback.
-    fn ready(&self, st: &mut CoreState, pool: &Pool, token: u64) -> bool {
+    ///
+    /// `poll_load`: whether to look at the clock for a due `set-load` (the
+    /// per-request path does so on one call in [`LOAD_POLL_EVERY`]).
+    fn ready(&self, st: &mut CoreState, pool: &Pool, token: u64, poll_load: bool) -> bool {
         let generation = self.registry.generation();
         if generation != st.seen_generation {
             st.seen_generation = generation;
@@ -194,15 +200,17 @@ impl CorePlugin {
                 st.failures = 0;
             }
         }
-        let Some(compiled) = st.compiled.clone() else { return false };
+        // Borrowed, not cloned: an Arc clone per call would bounce its
+        // count between the cores.
+        let Some(compiled) = st.compiled.as_ref() else { return false };
         if compiled.stats.state() != PluginState::Enabled || token < self.latest_token.get() {
             return false;
         }
         if st.live.is_none() {
-            match self.instantiate(&compiled) {
+            match self.instantiate(compiled) {
                 Ok(live) => st.live = Some(live),
                 Err(Some(f)) => {
-                    self.fail(st, &compiled, f);
+                    self.fail(st, f);
                     return false;
                 }
                 Err(None) => return false,
@@ -214,14 +222,13 @@ impl CorePlugin {
             let backends = backends_of(pool);
             live.store.set_epoch_deadline(limits.setup_ticks);
             if let Err(e) = live.plugin.fastlb_lb_strategy().call_set_table(&mut live.store, &backends) {
-                let f = failure_of(e, "set-table");
-                self.fail(st, &compiled, f);
+                self.fail(st, failure_of(e, "set-table"));
                 return false;
             }
             live.table_token = token;
             live.load_ms = 0;
         }
-        let now = now_ms();
+        let now = if live.load_ms == 0 || poll_load { now_ms() } else { 0 };
         if live.load_ms == 0 || now.saturating_sub(live.load_ms) >= LOAD_PERIOD_MS {
             live.load_ms = now.max(1);
             st.loads.clear();
@@ -232,8 +239,7 @@ impl CorePlugin {
             }));
             live.store.set_epoch_deadline(limits.setup_ticks);
             if let Err(e) = live.plugin.fastlb_lb_strategy().call_set_load(&mut live.store, &st.loads) {
-                let f = failure_of(e, "set-load");
-                self.fail(st, &compiled, f);
+                self.fail(st, failure_of(e, "set-load"));
                 return false;
             }
         }
@@ -278,7 +284,8 @@ impl CorePlugin {
 
     /// Counts a failure; drops the instance after a trap or timeout; opens
     /// the circuit breaker after `max_failures` in a row.
-    fn fail(&self, st: &mut CoreState, compiled: &CompiledPlugin, failure: Failure) {
+    fn fail(&self, st: &mut CoreState, failure: Failure) {
+        let Some(compiled) = st.compiled.clone() else { return };
         let stats = &compiled.stats;
         let slot = stats.core(self.core);
         let reason = match failure {
@@ -332,30 +339,30 @@ impl CorePlugin {
     ) -> Option<R> {
         let Ok(mut st) = self.state.try_borrow_mut() else { return None };
         let st = &mut *st;
-        if !self.ready(st, pool, token) {
+        st.calls += 1;
+        if !self.ready(st, pool, token, st.calls % LOAD_POLL_EVERY == 0) {
             return None;
         }
-        let compiled = st.compiled.clone()?;
         let live = st.live.as_mut()?;
         if what != Call::Select && !live.wants.sticky {
             return None;
         }
         fill_request(&mut st.req, &mut st.spare_headers, &live.wants, view, hash);
         live.store.set_epoch_deadline(self.registry.limits().call_ticks);
-        let slot: &CoreSlot = compiled.stats.core(self.core);
-        st.calls += 1;
-        let timed = st.calls % TIME_EVERY == 0;
-        let started = timed.then(Instant::now);
+        let started = (st.calls % TIME_EVERY == 0).then(Instant::now);
         let result = f(&live.plugin, &live.sticky, &mut live.store, &st.req);
-        if let Some(t) = started {
-            bump(&slot.timed);
-            slot.total_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        if let Some(compiled) = &st.compiled {
+            let slot: &CoreSlot = compiled.stats.core(self.core);
+            if let Some(t) = started {
+                bump(&slot.timed);
+                slot.total_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            }
+            bump(&slot.calls);
         }
-        bump(&slot.calls);
         match result {
             Ok(r) => Some(r),
             Err(e) => {
-                self.fail(st, &compiled, failure_of(e, what.name()));
+                self.fail(st, failure_of(e, what.name()));
                 None
             }
         }
@@ -363,9 +370,8 @@ impl CorePlugin {
 
     /// Counts a bad answer (after a successful call).
     fn bad_answer(&self, msg: String) {
-        let Ok(mut st) = self.state.try_borrow_mut() else { return };
-        if let Some(compiled) = st.compiled.clone() {
-            self.fail(&mut st, &compiled, Failure::BadAnswer(msg));
+        if let Ok(mut st) = self.state.try_borrow_mut() {
+            self.fail(&mut st, Failure::BadAnswer(msg));
         }
     }
 
@@ -494,7 +500,7 @@ impl WasmStrategy {
     pub fn new(core: Rc<CorePlugin>, pool: &Pool, fallback: Box<dyn Strategy>) -> WasmStrategy {
         let token = core.next_token();
         if let Ok(mut st) = core.state.try_borrow_mut() {
-            core.ready(&mut st, pool, token);
+            core.ready(&mut st, pool, token, false);
         }
         WasmStrategy { core, token, fallback }
     }

@@ -487,6 +487,16 @@ fn reload_picks_up_new_replaced_corrupt_and_removed_files() {
 }
 
 #[test]
+fn a_missing_directory_is_reported_not_fatal() {
+    let dir = TempDir::new();
+    let gone = dir.0.join("nope");
+    let reg = PluginRegistry::new(&plugins_config(Some(gone), 3), 1).unwrap();
+    let report = reg.reload_now();
+    assert!(report.starts_with("plugins: cannot read plugins dir"), "{report}");
+    assert!(reg.list().is_empty());
+}
+
+#[test]
 fn the_watcher_loads_a_dropped_in_file() {
     let dir = TempDir::new();
     std::fs::write(dir.0.join("a.wasm"), fixed(0)).unwrap();
