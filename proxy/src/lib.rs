@@ -5,6 +5,9 @@
 //! - [`stats`]: per-core reported counters.
 //! - [`balance`]: the backend table (arc-swap snapshot + live counters), the
 //!   `Strategy` trait and the built-in strategies, sticky sessions.
+//! - [`plugin`]: the WASM plugin host: one engine, compiled plugins hot
+//!   reloaded from a watched directory, a plugin as a `Strategy` with a
+//!   per-core sandboxed instance, fallback and circuit breaker.
 //! - [`health`]: active health checks (HTTP, TCP, Redis, PostgreSQL) and
 //!   agent checks on their own thread, reported to the control side.
 //! - [`http`]: strict HTTP/1.1 head parsing (httparse + RFC 9110/9112 checks),
@@ -28,6 +31,7 @@ pub mod control;
 pub mod demo;
 pub mod health;
 pub mod http;
+pub mod plugin;
 pub mod proxy;
 pub mod runtime;
 pub mod stats;
