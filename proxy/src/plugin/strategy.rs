@@ -631,6 +631,10 @@ impl CorePlugins {
             match slots.get(&pool.name) {
                 Some(s) if s.matches(&p.name, &p.config_json) => Rc::clone(s),
                 _ => {
+                    if self.core == 0 && self.registry.get(&p.name).is_none() {
+                        tracing::warn!(target: "fastlb::plugin", pool = %pool.name, plugin = %p.name,
+                            "the pool's plugin is not loaded; its fallback serves until it is");
+                    }
                     let s = Rc::new(CorePlugin::new(Arc::clone(&self.registry), &p.name, &p.config_json, self.core));
                     slots.insert(Arc::clone(&pool.name), Rc::clone(&s));
                     s
