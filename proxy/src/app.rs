@@ -120,6 +120,21 @@ fn demo_config(args: &DemoArgs) -> std::io::Result<Config> {
     let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
     let mut config = quick_config(listen, servers, args.algorithm);
     config.listeners[0].status_path = Some("/proxy/status".into());
+    if let Some(file) = &args.plugin {
+        // The file's folder is watched, so rebuilding the plugin in place
+        // swaps it live; the built-in algorithm is the fallback.
+        let (Some(dir), Some(name)) = (file.parent(), file.file_stem().and_then(|s| s.to_str())) else {
+            return Err(std::io::Error::other(format!("--plugin {}: not a NAME.wasm file", file.display())));
+        };
+        if !file.is_file() {
+            return Err(std::io::Error::other(format!("--plugin {}: no such file", file.display())));
+        }
+        let dir = if dir.as_os_str().is_empty() { std::path::Path::new(".") } else { dir };
+        config.plugins.dir = Some(dir.to_path_buf());
+        config.pools[0].plugin =
+            Some(crate::config::PoolPlugin { name: name.to_string(), config_json: "{}".to_string() });
+        tracing::info!(plugin = name, dir = %dir.display(), "demo strategy is a WASM plugin (fallback: {})", args.algorithm.name());
+    }
     if args.sticky_sessions {
         config.pools[0].sticky = Some(StickyConfig::default());
     }
@@ -150,6 +165,8 @@ struct ControlThreads {
     admin: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
     health: (oneshot::Sender<()>, JoinHandle<()>),
     monitor: (mpsc::Sender<()>, JoinHandle<()>),
+    /// Rescans the plugins directory; stops when dropped.
+    plugins: Option<crate::plugin::PluginWatcher>,
 }
 
 impl ControlThreads {
@@ -169,10 +186,15 @@ impl ControlThreads {
         let health = health::spawn_checker(Arc::clone(&shared.table), control.clone() as Arc<dyn HealthSink>, hrx)?;
         let (mtx, mrx) = mpsc::channel();
         let monitor = spawn_monitor(Arc::clone(control), mrx)?;
-        Ok(ControlThreads { admin, health: (htx, health), monitor: (mtx, monitor) })
+        let plugins = match &shared.plugins {
+            Some(r) => Some(r.spawn_watcher().map_err(std::io::Error::other)?),
+            None => None,
+        };
+        Ok(ControlThreads { admin, health: (htx, health), monitor: (mtx, monitor), plugins })
     }
 
     fn stop(self) {
+        drop(self.plugins);
         if let Some((tx, t)) = self.admin {
             let _ = tx.send(());
             let _ = t.join();

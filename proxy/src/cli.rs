@@ -97,6 +97,10 @@ pub struct DemoArgs {
     /// Admin socket path (default: fastlb-demo-PID.sock in the temp dir, printed at start-up).
     #[arg(long, value_name = "PATH")]
     pub admin: Option<PathBuf>,
+    /// Use this WASM plugin (NAME.wasm) as the strategy; --algorithm is its fallback.
+    /// Its folder is watched: a rebuilt file is swapped in live.
+    #[arg(long, value_name = "FILE.wasm")]
+    pub plugin: Option<PathBuf>,
 }
 
 fn parse_strategy(s: &str) -> Result<StrategyKind, String> {

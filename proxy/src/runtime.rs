@@ -50,6 +50,8 @@ pub struct Shared {
     /// Per-core reported counters (connections, requests), summed on read.
     pub cores: Vec<Arc<CoreStats>>,
     pub started: std::time::Instant,
+    /// WASM plugins, when `[plugins] dir` is set.
+    pub plugins: Option<Arc<crate::plugin::PluginRegistry>>,
     /// Renders a listener's `status_path` page for a pool; set once the
     /// control side is up (the admin module provides it, so the data path
     /// does not depend on admin).
@@ -105,8 +107,16 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         }
         listeners.push((l.name.clone(), probe_bind(l)?));
     }
+    let plugins = match config.plugins.dir {
+        Some(_) => Some(
+            crate::plugin::PluginRegistry::new(&config.plugins, workers)
+                .map_err(|message| StartError::Worker { core: 0, message: format!("plugins: {message}") })?,
+        ),
+        None => None,
+    };
     let table = Table::build(&config, workers, None, 1);
     let shared = Arc::new(Shared {
+        plugins,
         config: Arc::new(config),
         table: Arc::new(ArcSwap::from_pointee(table)),
         cores: (0..workers).map(|_| Arc::new(CoreStats::default())).collect(),

@@ -175,4 +175,18 @@ impl ControlApi for FakeControl {
         self.record("reload".into());
         Ok("reloaded lb.toml (generation 2)".into())
     }
+
+    fn plugins(&self) -> Vec<crate::plugin::PluginStat> {
+        Vec::new()
+    }
+
+    fn reload_plugins(&self) -> Result<String, CommandError> {
+        self.record("reload plugins".into());
+        Ok("plugins rescanned".into())
+    }
+
+    fn set_plugin_enabled(&self, name: &str, enabled: bool) -> Result<String, CommandError> {
+        self.record(format!("{} plugin {name}", if enabled { "enable" } else { "disable" }));
+        Ok(format!("plugin {name} {}", if enabled { "enabled" } else { "disabled" }))
+    }
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::control::{CommandError, Event, Info, PoolStat, ServerStat, WorkerStat};
+use crate::plugin::PluginStat;
 
 /// The `help` answer.
 pub const HELP: &str = "\
@@ -21,6 +22,7 @@ commands (add 'json' at the end of any show command for JSON):
   show events [N]                             the newest N state changes (default 50)
   show pools                                  pools: strategy, sticky sessions, health check
   show workers                                per-core connections and requests
+  show plugins                                WASM plugins: file, hash, generation, calls, failures, state
   enable server POOL/SERVER                   back to up (leaves drain or maintenance)
   disable server POOL/SERVER                  maintenance: no traffic at all
   drain server POOL/SERVER                    no new clients; sticky clients and open requests finish
@@ -29,6 +31,9 @@ commands (add 'json' at the end of any show command for JSON):
                                               add a server at run time (ADDR: IP:PORT or HOST:PORT)
   del server POOL/SERVER                      remove a server (drain or disable it first)
   reload                                      re-read the config file; on error nothing changes
+  reload plugins                              rescan the plugins directory now
+  enable plugin NAME                          re-enable a plugin (closes its circuit breaker)
+  disable plugin NAME                         stop calling a plugin; its pools use their fallback
   quit                                        close this connection";
 
 /// A server takes new traffic: up (not drained, in maintenance, down or ejected).
@@ -370,6 +375,42 @@ impl Table {
         }
         out
     }
+}
+
+/// `show plugins`: one line per loaded plugin.
+pub fn plugins_text(plugins: &[PluginStat]) -> String {
+    if plugins.is_empty() {
+        return "no plugins loaded".into();
+    }
+    let mut out = format!(
+        "{:<20} {:<8} {:>4} {:>10} {:>7} {:>6} {:>8} {:>9}  {:<16} {}\n",
+        "PLUGIN", "STATE", "GEN", "CALLS", "ERRORS", "TRAPS", "TIMEOUTS", "AVG NS", "HASH", "FILE"
+    );
+    for p in plugins {
+        out.push_str(&format!(
+            "{:<20} {:<8} {:>4} {:>10} {:>7} {:>6} {:>8} {:>9}  {:<16} {}\n",
+            p.name,
+            format!("{:?}", p.state).to_lowercase(),
+            p.generation,
+            p.calls,
+            p.errors,
+            p.traps,
+            p.timeouts,
+            p.avg_call_ns,
+            p.hash.get(..16).unwrap_or(&p.hash),
+            p.file
+        ));
+        if let Some(e) = &p.last_error {
+            out.push_str(&format!("  last error: {e}\n"));
+        }
+    }
+    out.pop();
+    out
+}
+
+/// `show plugins json`: the array of plugin records.
+pub fn plugins_json(plugins: &[PluginStat]) -> String {
+    serde_json::to_string(plugins).unwrap_or_else(|e| format!("error: {e}"))
 }
 
 #[cfg(test)]

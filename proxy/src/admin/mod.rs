@@ -74,6 +74,9 @@ pub fn respond(api: &dyn ControlApi, line: &str) -> Reply {
         }
         Command::DelServer { key } => format::command_result(api.del_server(&key)),
         Command::Reload => format::command_result(api.reload()),
+        Command::ReloadPlugins => format::command_result(api.reload_plugins()),
+        Command::EnablePlugin { name } => format::command_result(api.set_plugin_enabled(&name, true)),
+        Command::DisablePlugin { name } => format::command_result(api.set_plugin_enabled(&name, false)),
     };
     Reply::Answer(answer)
 }
@@ -92,6 +95,8 @@ fn show(api: &dyn ControlApi, what: Show, json: bool) -> String {
         (Show::Pools, true) => format::pools_json(&api.pools()),
         (Show::Workers, false) => format::workers_text(&api.workers()),
         (Show::Workers, true) => format::workers_json(&api.workers()),
+        (Show::Plugins, false) => format::plugins_text(&api.plugins()),
+        (Show::Plugins, true) => format::plugins_json(&api.plugins()),
     }
 }
 

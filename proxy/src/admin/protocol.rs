@@ -23,6 +23,7 @@ pub enum Show {
     Events(usize),
     Pools,
     Workers,
+    Plugins,
 }
 
 /// A parsed admin command. Server keys are `pool/server`, checked for shape
@@ -57,6 +58,14 @@ pub enum Command {
         key: String,
     },
     Reload,
+    /// Rescan the plugins directory now.
+    ReloadPlugins,
+    EnablePlugin {
+        name: String,
+    },
+    DisablePlugin {
+        name: String,
+    },
     /// Close the connection (no answer).
     Quit,
 }
@@ -83,7 +92,14 @@ pub fn parse(line: &str) -> Result<Command, String> {
     match (first, words.get(1).copied()) {
         ("help", _) => no_more(&words, 1, "usage: help").map(|()| Command::Help),
         ("quit", _) => no_more(&words, 1, "usage: quit").map(|()| Command::Quit),
+        ("reload", Some("plugins")) => no_more(&words, 2, "usage: reload plugins").map(|()| Command::ReloadPlugins),
         ("reload", _) => no_more(&words, 1, "usage: reload").map(|()| Command::Reload),
+        ("enable", Some("plugin")) => {
+            one_name(&words, "usage: enable plugin NAME").map(|name| Command::EnablePlugin { name })
+        }
+        ("disable", Some("plugin")) => {
+            one_name(&words, "usage: disable plugin NAME").map(|name| Command::DisablePlugin { name })
+        }
         ("show", Some(what)) => parse_show(what, &words[2..], json).ok_or_else(unknown)?,
         ("enable", Some("server")) => one_key(&words, USAGE_ENABLE).map(|key| Command::Enable { key }),
         ("disable", Some("server")) => one_key(&words, USAGE_DISABLE).map(|key| Command::Disable { key }),
@@ -97,6 +113,21 @@ pub fn parse(line: &str) -> Result<Command, String> {
         }
         ("add", Some("server")) => parse_add(&words[2..]),
         _ => Err(unknown()),
+    }
+}
+
+/// `VERB plugin NAME`: the plugin's name (its file stem).
+fn one_name(words: &[&str], usage: &str) -> Result<String, String> {
+    match words {
+        [_, _, name]
+            if !name.is_empty()
+                && name.len() <= 64
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) =>
+        {
+            Ok(name.to_string())
+        }
+        [_, _, name] => Err(format!("bad plugin name '{name}'")),
+        _ => Err(usage.into()),
     }
 }
 
@@ -115,6 +146,7 @@ fn parse_show(what: &str, args: &[&str], json: bool) -> Option<Result<Command, S
         "health" => simple(Show::Health),
         "pools" => simple(Show::Pools),
         "workers" => simple(Show::Workers),
+        "plugins" => simple(Show::Plugins),
         "events" => Some(match args {
             [] => Ok(Command::Show { what: Show::Events(DEFAULT_EVENTS), json }),
             [n] => match n.parse::<usize>() {
@@ -135,6 +167,7 @@ fn show_name(what: Show) -> &'static str {
         Show::Events(_) => "events",
         Show::Pools => "pools",
         Show::Workers => "workers",
+        Show::Plugins => "plugins",
     }
 }
 
@@ -230,6 +263,13 @@ mod tests {
         assert_eq!(parse("quit"), Ok(Command::Quit));
         assert_eq!(parse("reload"), Ok(Command::Reload));
         assert_eq!(parse("reload json"), Ok(Command::Reload));
+        assert_eq!(parse("reload plugins"), Ok(Command::ReloadPlugins));
+        assert_eq!(parse("enable plugin canary"), Ok(Command::EnablePlugin { name: "canary".into() }));
+        assert_eq!(parse("disable plugin least-latency"), Ok(Command::DisablePlugin { name: "least-latency".into() }));
+        assert!(parse("disable plugin").is_err());
+        assert!(parse("enable plugin a b").is_err());
+        assert!(parse("enable plugin ../x").is_err());
+        assert!(parse("reload plugins now").is_err());
         assert!(err("reload now").starts_with("unexpected 'now'"));
         assert!(err("help me").starts_with("unexpected 'me'"));
     }
@@ -242,6 +282,7 @@ mod tests {
             ("health", Show::Health),
             ("pools", Show::Pools),
             ("workers", Show::Workers),
+            ("plugins", Show::Plugins),
         ] {
             assert_eq!(parse(&format!("show {word}")), Ok(show(what, false)), "{word}");
             assert_eq!(parse(&format!("show {word} json")), Ok(show(what, true)), "{word}");

@@ -219,3 +219,15 @@ pub fn choose(
 
 #[cfg(test)]
 mod tests;
+
+/// The primary server, usable for new traffic, that key `h` maps to by
+/// rendezvous hashing: stable for a key, and when a server leaves only its
+/// keys move. For plugins' `sticky` decisions of the `hash` kind.
+pub fn rendezvous(pool: &Pool, h: u64, now_ms: u64) -> Option<usize> {
+    pool.servers
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.backup && s.usable(now_ms, false))
+        .max_by_key(|(_, s)| mix64(h ^ hash_bytes(s.key.as_bytes())))
+        .map(|(i, _)| i)
+}

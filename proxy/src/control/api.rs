@@ -125,6 +125,12 @@ pub trait ControlApi: Send + Sync {
     fn del_server(&self, key: &str) -> Result<String, CommandError>;
     /// `reload`: re-read the config file; on error nothing changes.
     fn reload(&self) -> Result<String, CommandError>;
+    /// `show plugins`: the loaded WASM plugins (empty without `[plugins] dir`).
+    fn plugins(&self) -> Vec<crate::plugin::PluginStat>;
+    /// `reload plugins`: rescan the plugins directory now.
+    fn reload_plugins(&self) -> Result<String, CommandError>;
+    /// `enable plugin NAME` / `disable plugin NAME`.
+    fn set_plugin_enabled(&self, name: &str, enabled: bool) -> Result<String, CommandError>;
 }
 
 /// What an agent check's line of words said (HAProxy agent-check

@@ -335,6 +335,18 @@ fn valid_name(s: &str) -> bool {
 }
 
 impl ControlApi for Control {
+    fn plugins(&self) -> Vec<crate::plugin::PluginStat> {
+        self.shared.plugins.as_ref().map(|r| r.list()).unwrap_or_default()
+    }
+
+    fn reload_plugins(&self) -> Result<String, CommandError> {
+        Ok(self.registry()?.reload_now())
+    }
+
+    fn set_plugin_enabled(&self, name: &str, enabled: bool) -> Result<String, CommandError> {
+        self.registry()?.set_enabled(name, enabled).map_err(CommandError)
+    }
+
     fn info(&self) -> Info {
         snapshot::info(self)
     }
@@ -454,6 +466,15 @@ impl ControlApi for Control {
         }
         tracing::info!("{msg}");
         Ok(msg)
+    }
+}
+
+impl Control {
+    fn registry(&self) -> Result<&Arc<crate::plugin::PluginRegistry>, CommandError> {
+        self.shared
+            .plugins
+            .as_ref()
+            .ok_or_else(|| CommandError("plugins are off: set [plugins] dir in the config".into()))
     }
 }
 

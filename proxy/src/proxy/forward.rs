@@ -12,10 +12,11 @@ use compio::net::TcpStream;
 
 use super::io::{ReadError, read_some, write_all, write_all_timeout};
 use super::upstream;
-use super::{ListenerCtx, WorkerCtx};
+use super::{ListenerCtx, PoolStrategy, WorkerCtx};
 use crate::balance::table::{bump, now_ms};
 use crate::balance::{self, Pool, Server};
 use crate::http::{self, BodyKind, Chunk, ChunkedDecoder, HttpError, Method, RequestHead};
+use crate::plugin::StickyDecision;
 
 /// What the connection does after a request.
 pub enum After {
@@ -218,9 +219,10 @@ pub async fn handle(
         return After::Close;
     };
     let pool = &ct.table.pools[pi];
-    let strategy = &*ct.strategies[pi];
+    let pool_strategy = &ct.strategies[pi];
+    let strategy = pool_strategy.as_strategy();
 
-    let sticky = pool
+    let mut sticky = pool
         .sticky
         .as_ref()
         .and_then(|s| http::cookie(buf, &head.headers, &s.cookie))
@@ -255,6 +257,18 @@ pub async fn handle(
         path: head.path(&head_buf),
         fields: &fields,
     };
+    // A sticky plugin decides stickiness itself (before the strategy runs).
+    let sticky_plugin = match pool_strategy {
+        PoolStrategy::Wasm(w) if w.is_sticky(pool) => Some(w),
+        _ => None,
+    };
+    if let Some(w) = sticky_plugin {
+        match w.sticky_lookup(pool, Some(&view), hash) {
+            StickyDecision::Pin(i) => sticky = Some(i),
+            StickyDecision::Hash(h) => sticky = balance::rendezvous(pool, h, now_ms()).or(sticky),
+            StickyDecision::None => {}
+        }
+    }
     let mut body = ReqBody::new(&head.body);
     if let Err(e) = body.pump(buf, &mut out) {
         send_error(client, e.status()).await;
@@ -343,7 +357,14 @@ pub async fn handle(
             }
         }
 
-        let extra = sticky_cookie(pool, server, choice.sticky_hit);
+        let mut extra = sticky_cookie(pool, server, choice.sticky_hit);
+        if let Some(c) = sticky_plugin.and_then(|w| w.on_response(pool, Some(&view), hash, choice.index)) {
+            extra.push_str(&format!("Set-Cookie: {}={}; Path=/; HttpOnly", c.name, c.value));
+            if let Some(age) = c.max_age {
+                extra.push_str(&format!("; Max-Age={age}"));
+            }
+            extra.push_str("\r\n");
+        }
         let mut ubuf = ctx.take_buf();
         let resp =
             relay_response(pool, client, &up, &mut ubuf, &mut scratch, &info, extra.as_bytes(), t0, server, ctx.core)

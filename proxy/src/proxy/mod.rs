@@ -24,6 +24,7 @@ use futures_channel::oneshot;
 
 use crate::balance::{self, Strategy, Table};
 use crate::config::{ListenerConfig, ListenerMode};
+use crate::plugin::{CorePlugins, WasmStrategy};
 use crate::runtime::Shared;
 use crate::stats::CoreStats;
 use upstream::UpstreamPool;
@@ -32,7 +33,23 @@ use upstream::UpstreamPool;
 /// strategy instances (per-core state such as round-robin cursors).
 pub struct CoreTable {
     pub table: Arc<Table>,
-    pub strategies: Vec<Box<dyn Strategy>>,
+    pub strategies: Vec<PoolStrategy>,
+}
+
+/// A pool's strategy on this core: built in, or a WASM plugin (which also
+/// offers sticky hooks).
+pub enum PoolStrategy {
+    Builtin(Box<dyn Strategy>),
+    Wasm(WasmStrategy),
+}
+
+impl PoolStrategy {
+    pub fn as_strategy(&self) -> &dyn Strategy {
+        match self {
+            PoolStrategy::Builtin(s) => &**s,
+            PoolStrategy::Wasm(w) => w,
+        }
+    }
 }
 
 /// Per-core context, shared by the tasks of one core through `Rc`.
@@ -49,6 +66,8 @@ pub struct WorkerCtx {
     pub draining: Cell<bool>,
     /// Spare relay buffers, so a request does not allocate one.
     bufs: RefCell<Vec<BytesMut>>,
+    /// This core's plugin instances, when plugins are configured.
+    plugins: Option<CorePlugins>,
 }
 
 /// Size of a relay buffer (response heads and bodies).
@@ -58,8 +77,10 @@ impl WorkerCtx {
     pub fn new(core: usize, shared: Arc<Shared>) -> Rc<Self> {
         let cache = Cache::new(Arc::clone(&shared.table));
         let table = shared.table.load_full();
-        let current = Rc::new(core_table(table));
+        let plugins = shared.plugins.as_ref().map(|r| CorePlugins::new(Arc::clone(r), core));
+        let current = Rc::new(core_table(table, plugins.as_ref()));
         Rc::new(WorkerCtx {
+            plugins,
             core,
             stats: Arc::clone(&shared.cores[core]),
             shared,
@@ -79,7 +100,7 @@ impl WorkerCtx {
         let latest = cache.load();
         let mut current = self.current.borrow_mut();
         if !Arc::ptr_eq(latest, &current.table) {
-            *current = Rc::new(core_table(Arc::clone(latest)));
+            *current = Rc::new(core_table(Arc::clone(latest), self.plugins.as_ref()));
         }
         Rc::clone(&current)
     }
@@ -98,8 +119,18 @@ impl WorkerCtx {
     }
 }
 
-fn core_table(table: Arc<Table>) -> CoreTable {
-    let strategies = table.pools.iter().map(balance::build).collect();
+fn core_table(table: Arc<Table>, plugins: Option<&CorePlugins>) -> CoreTable {
+    if let Some(p) = plugins {
+        p.prune(&table);
+    }
+    let strategies = table
+        .pools
+        .iter()
+        .map(|pool| match plugins.and_then(|p| p.strategy(pool)) {
+            Some(w) => PoolStrategy::Wasm(w),
+            None => PoolStrategy::Builtin(balance::build(pool)),
+        })
+        .collect();
     CoreTable { table, strategies }
 }
 

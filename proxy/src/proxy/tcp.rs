@@ -19,7 +19,7 @@ pub async fn serve_tcp(ctx: Rc<WorkerCtx>, lctx: Rc<ListenerCtx>, client: TcpStr
     let idle = lconf.timeouts.tunnel;
     let Some(pi) = ct.table.pool(&lconf.pool) else { return };
     let pool = &ct.table.pools[pi];
-    let strategy = &*ct.strategies[pi];
+    let strategy = ct.strategies[pi].as_strategy();
     // Only the client address is known before the first byte.
     let hash = balance::request_hash(pool, peer.ip(), b"", &|_| None, &|_| None);
     let mut tried = 0u64;
