@@ -28,8 +28,8 @@ wasmtime::component::bindgen!({
     ",
 });
 
-pub use fastlb::lb::log::Level;
-pub use fastlb::lb::types::{Backend, ClientIp, Load, Method, PluginInfo, Request, SetCookie};
+pub use self::fastlb::lb::log::Level;
+pub use self::fastlb::lb::types::{Backend, ClientIp, Load, Method, PluginInfo, Request, SetCookie};
 
 /// The `sticky` interface's `decision` variant.
 #[derive(ComponentType, Lift, Lower, Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,7 +186,7 @@ impl LogBudget {
     }
 }
 
-impl fastlb::lb::log::Host for HostState {
+impl self::fastlb::lb::log::Host for HostState {
     fn log(&mut self, level: Level, message: String) {
         let (ok, dropped) = self.log.take(Instant::now());
         let plugin = &*self.name;
@@ -205,7 +205,7 @@ impl fastlb::lb::log::Host for HostState {
     }
 }
 
-impl fastlb::lb::types::Host for HostState {}
+impl self::fastlb::lb::types::Host for HostState {}
 
 /// The linker every plugin is instantiated with: the `log` import only.
 pub fn linker(engine: &Engine) -> Result<Linker<HostState>, String> {
