@@ -563,9 +563,12 @@ impl PluginRegistry {
         let component_bytes = if is_component(bytes) {
             bytes
         } else {
-            wrapped = wit_component::ComponentEncoder::default()
-                .module(bytes)
-                .and_then(|e| e.validate(true).encode())
+            // wit-component panics on some malformed inputs (a truncated
+            // module, say) instead of returning an error: a bad file must
+            // never take the watcher down, so the panic becomes a rejection.
+            let encode = || wit_component::ComponentEncoder::default().module(bytes)?.validate(true).encode();
+            wrapped = std::panic::catch_unwind(encode)
+                .map_err(|_| format!("{file}: cannot make a component of this module: the encoder rejected it (corrupt or truncated?)"))?
                 .map_err(|e| {
                     format!(
                         "{file}: cannot make a component of this module (is it built against fastlb's wit/?): {e:#}"
