@@ -14,7 +14,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Backend, Cfg, Load, PluginDir, Proxy, Response, UNRELATED_MODULE, field, get, get_with, tally, temp_dir};
+use support::{
+    Backend, Cfg, Load, PluginDir, Proxy, Response, UNRELATED_MODULE, field, get, get_with, tally, temp_dir,
+};
 
 /// Bound on waiting for the watcher to notice a file change (it polls
 /// every 100 ms in these tests).
@@ -23,7 +25,9 @@ const SWAP_LIMIT: Duration = Duration::from_secs(10);
 /// A `plugin:NAME` pool over `backends` (round_robin fallback), its plugins
 /// in `dir` with `plugin_keys` added to `[plugins]`.
 fn plugin_cfg(name: &str, backends: &[&Backend], dir: &PluginDir, plugin_keys: &str) -> Cfg {
-    Cfg::new(&format!("plugin:{name}"), backends).pool_keys("fallback = \"round_robin\"").tables(&dir.table(plugin_keys))
+    Cfg::new(&format!("plugin:{name}"), backends)
+        .pool_keys("fallback = \"round_robin\"")
+        .tables(&dir.table(plugin_keys))
 }
 
 /// `n` GETs of `/` on fresh connections with `headers`; every one must be 200.
@@ -193,28 +197,26 @@ fn hot_swap_under_load_follows_the_new_plugin_without_failed_requests() {
     let before = proxy.plugin("policy").expect("listed");
     let swapped = Instant::now();
     dir.install("canary", "policy");
-    let now = proxy.wait_plugin(
-        "policy",
-        SWAP_LIMIT,
-        |p| p["hash"] != before["hash"] && field(p, "generation") > field(&before, "generation"),
-    );
+    let now = proxy.wait_plugin("policy", SWAP_LIMIT, |p| {
+        p["hash"] != before["hash"] && field(p, "generation") > field(&before, "generation")
+    });
     assert_eq!(now["state"], "enabled", "{now}");
     let canary_hash = now["hash"].as_str().expect("hash").to_string();
     let followed = wait_following(&load, swapped, 30, "canary after the swap", |b| b == "c1");
     let took = followed.duration_since(swapped);
+    eprintln!("hot swap: traffic followed canary {took:?} after the rename");
     assert!(took <= Duration::from_secs(3), "traffic followed canary {took:?} after the rename");
 
     // canary → least-latency again.
     let swapped = Instant::now();
     dir.install("least-latency", "policy");
-    let back = proxy.wait_plugin(
-        "policy",
-        SWAP_LIMIT,
-        |p| p["hash"] != canary_hash.as_str() && field(p, "generation") > field(&now, "generation"),
-    );
+    let back = proxy.wait_plugin("policy", SWAP_LIMIT, |p| {
+        p["hash"] != canary_hash.as_str() && field(p, "generation") > field(&now, "generation")
+    });
     assert_eq!(back["hash"], least_latency_hash.as_str(), "the same file, the same hash: {back}");
     let followed = wait_following(&load, swapped, 50, "least-latency after swapping back", |b| b != "c1");
     let took = followed.duration_since(swapped);
+    eprintln!("hot swap: traffic followed least-latency {took:?} after the rename");
     assert!(took <= Duration::from_secs(3), "traffic followed least-latency {took:?} after the rename");
     assert!(load.advance(50, SWAP_LIMIT), "the load stalled after the swaps");
 
@@ -282,6 +284,7 @@ fn a_looping_plugin_costs_a_bounded_time_per_request() {
     let started = Instant::now();
     let t = spread(proxy.addr, 20);
     let took = started.elapsed();
+    eprintln!("20 requests through a looping plugin: {took:?}");
     assert_eq!(t.values().sum::<usize>(), 20, "{t:?}");
     let p = proxy.plugin("loop-forever").expect("listed");
     assert!(field(&p, "timeouts") >= 22, "every select should have timed out: {p}");
@@ -331,40 +334,66 @@ fn wait_rejections(proxy: &Proxy, file: &str, n: usize) -> Vec<String> {
     lines()
 }
 
-#[test]
-fn a_corrupt_or_wrong_world_file_is_rejected_and_the_previous_version_keeps_serving() {
-    let (s1, s2, c1) = (Backend::start("s1"), Backend::start("s2"), Backend::start("c1"));
-    let dir = PluginDir::with(&[("canary", "policy")]);
-    let proxy = plugin_cfg("policy", &[&s1, &s2, &c1], &dir, "call_timeout = \"20ms\"")
+/// s1, s2 and c1 (tagged canary) behind `plugin:policy` = canary at
+/// percent = 100 (every new client to c1, which round_robin would not do).
+/// Returns the proxy once the plugin serves, with its record.
+fn canary_policy(dir: &PluginDir, bs: &[&Backend]) -> (Proxy, Value) {
+    dir.install("canary", "policy");
+    let proxy = plugin_cfg("policy", bs, dir, "call_timeout = \"20ms\"")
         .pool_keys("plugin_config = { percent = 100 }")
         .tags("c1", &["canary"])
         .start();
     let good = proxy.wait_plugin_enabled("policy");
     all_on_canary(&proxy, "before any bad file");
+    (proxy, good)
+}
+
+/// The previous version is still listed, unchanged, and still serving.
+fn previous_version_serves(proxy: &Proxy, good: &Value, what: &str) {
+    let p = proxy.plugin("policy").unwrap_or_else(|| panic!("{what}: the previous version is no longer listed"));
+    assert_eq!((&p["hash"], &p["generation"]), (&good["hash"], &good["generation"]), "{what}: {p}");
+    assert_eq!(p["state"], "enabled", "{what}: {p}");
+    assert_eq!(proxy.plugins().len(), 1, "{what}: {:?}", proxy.plugins());
+    all_on_canary(proxy, what);
+}
+
+#[test]
+fn a_corrupt_file_is_rejected_and_the_previous_version_keeps_serving() {
+    let (s1, s2, c1) = (Backend::start("s1"), Backend::start("s2"), Backend::start("c1"));
+    let dir = PluginDir::new();
+    let (proxy, good) = canary_policy(&dir, &[&s1, &s2, &c1]);
     let file = dir.file("policy").display().to_string();
 
-    // A truncated copy of the plugin.
+    // A truncated copy of the plugin (as a half-finished copy would leave it).
     let bytes = support::wasm("canary");
     dir.write("policy", &bytes[..bytes.len() / 2]);
     let lines = wait_rejections(&proxy, &file, 1);
-    let p = proxy.plugin("policy").expect("the previous version should still be listed");
-    assert_eq!((&p["hash"], &p["generation"]), (&good["hash"], &good["generation"]), "after the corrupt file: {p}");
-    assert_eq!(p["state"], "enabled", "{p}");
-    all_on_canary(&proxy, "after the corrupt file");
     assert!(lines[0].contains("previous version keeps serving"), "{lines:?}");
+    previous_version_serves(&proxy, &good, "after the corrupt file");
+
+    // The watcher is still alive: the good file again is picked up.
+    dir.install("canary", "policy");
+    let p = proxy.wait_plugin("policy", SWAP_LIMIT, |p| field(p, "generation") > field(&good, "generation"));
+    assert_eq!(p["hash"], good["hash"], "{p}");
+    all_on_canary(&proxy, "after the good file came back");
+}
+
+#[test]
+fn a_wrong_world_file_is_rejected_and_removing_the_plugin_falls_back() {
+    let (s1, s2, c1) = (Backend::start("s1"), Backend::start("s2"), Backend::start("c1"));
+    let dir = PluginDir::new();
+    let (proxy, good) = canary_policy(&dir, &[&s1, &s2, &c1]);
+    let file = dir.file("policy").display().to_string();
 
     // A valid module that is not a fastlb plugin.
     dir.write("policy", UNRELATED_MODULE);
-    let lines = wait_rejections(&proxy, &file, 2);
-    let reason = &lines[1];
+    let lines = wait_rejections(&proxy, &file, 1);
+    let reason = &lines[0];
     assert!(
         reason.contains("world") || reason.contains("component") || reason.contains("export"),
         "the rejection should say why: {reason}"
     );
-    let p = proxy.plugin("policy").expect("the previous version should still be listed");
-    assert_eq!((&p["hash"], &p["generation"]), (&good["hash"], &good["generation"]), "after the wrong world: {p}");
-    all_on_canary(&proxy, "after the wrong-world file");
-    assert_eq!(proxy.plugins().len(), 1, "{:?}", proxy.plugins());
+    previous_version_serves(&proxy, &good, "after the wrong-world file");
 
     // Removing the file hands the pool to its built-in fallback.
     dir.remove("policy");
@@ -410,10 +439,8 @@ fn demo_with_a_plugin_follows_it_and_lists_it() {
     let mut homes = BTreeMap::new();
     for t in 0..12 {
         let tenant = format!("tenant-{t}");
-        let nodes: BTreeSet<String> = requests(proxy.addr, 6, &[("X-Tenant", &tenant)])
-            .iter()
-            .map(|r| r.text().trim().to_string())
-            .collect();
+        let nodes: BTreeSet<String> =
+            requests(proxy.addr, 6, &[("X-Tenant", &tenant)]).iter().map(|r| r.text().trim().to_string()).collect();
         assert_eq!(nodes.len(), 1, "demo: {tenant} was served by several nodes: {nodes:?}");
         homes.insert(tenant, nodes.into_iter().next().unwrap());
     }
