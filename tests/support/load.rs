@@ -25,6 +25,9 @@ struct Shared {
     done: AtomicUsize,
     failures: Mutex<Vec<String>>,
     by_backend: Mutex<BTreeMap<String, usize>>,
+    /// (completion time, `x-backend`) of every successful response, in
+    /// completion order.
+    timeline: Mutex<Vec<(Instant, String)>>,
 }
 
 /// Keep-alive clients GETting one path in a loop until [`Load::finish`].
@@ -75,6 +78,12 @@ impl Load {
     /// Requests completed so far (failed ones included).
     pub fn done(&self) -> usize {
         self.shared.done.load(Ordering::SeqCst)
+    }
+
+    /// (completion time, `x-backend`) of every successful response so far,
+    /// in completion order.
+    pub fn timeline(&self) -> Vec<(Instant, String)> {
+        self.shared.timeline.lock().unwrap().clone()
     }
 
     /// Failed requests so far.
@@ -136,6 +145,7 @@ fn run(addr: SocketAddr, t: usize, path: &str, sh: &Shared) {
         match c.try_send(&req).and_then(|()| c.try_read_response()) {
             Ok(r) if r.status == 200 => {
                 *sh.by_backend.lock().unwrap().entry(r.backend().to_string()).or_insert(0) += 1;
+                sh.timeline.lock().unwrap().push((Instant::now(), r.backend().to_string()));
                 if !r.says_close() {
                     client = Some(c);
                 }

@@ -9,6 +9,7 @@ pub mod backend;
 pub mod client;
 pub mod external;
 pub mod load;
+pub mod plugins;
 pub mod proxy;
 pub mod wire;
 pub mod ws;
@@ -21,6 +22,7 @@ pub use agent::{Agent, agents_on_shared_port};
 pub use backend::{Backend, CHUNKED_BODY, Mode, Recorded, pattern_block, pattern_byte};
 pub use client::{Client, Response, get, get_with, request_bytes};
 pub use load::{Load, LoadReport};
+pub use plugins::{PluginDir, UNRELATED_MODULE, field, wasm};
 pub use proxy::{Cfg, Mem, Proxy, fastlb_bin, temp_dir};
 
 /// Polls `cond` every 20 ms until it holds or `limit` passes; returns

@@ -349,6 +349,8 @@ pub struct Cfg {
     pub servers: Vec<(String, SocketAddr, u32, bool)>,
     /// Extra `key = value` lines per server name (`zone = "a"`).
     pub server_keys: Vec<(String, String)>,
+    /// Top-level tables after the pool (`[plugins]`).
+    pub tables: String,
 }
 
 impl Cfg {
@@ -363,6 +365,7 @@ impl Cfg {
             pool_tables: String::new(),
             servers: backends.iter().map(|b| (b.id.clone(), b.addr, 1, false)).collect(),
             server_keys: Vec::new(),
+            tables: String::new(),
         }
     }
 
@@ -387,6 +390,19 @@ impl Cfg {
     /// Extra `key = value` lines for the server called `name`.
     pub fn server_keys(mut self, name: &str, keys: &str) -> Cfg {
         self.server_keys.push((name.to_string(), keys.to_string()));
+        self
+    }
+
+    /// `tags = [...]` for the server called `name`.
+    pub fn tags(self, name: &str, tags: &[&str]) -> Cfg {
+        let list: Vec<String> = tags.iter().map(|t| format!("{t:?}")).collect();
+        self.server_keys(name, &format!("tags = [{}]", list.join(", ")))
+    }
+
+    /// Top-level tables rendered after the pool, e.g. `[plugins]`.
+    pub fn tables(mut self, tables: &str) -> Cfg {
+        self.tables.push_str(tables);
+        self.tables.push('\n');
         self
     }
 
@@ -438,6 +454,7 @@ impl Cfg {
             }
             t.push('\n');
         }
+        t.push_str(&self.tables);
         t
     }
 
