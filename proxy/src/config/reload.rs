@@ -1,8 +1,9 @@
 //! What a reload may change while fastlb runs. Listener sockets, worker
-//! threads and the admin socket are set up once at start; everything the
-//! workers only read from the config (pools, servers, strategies, checks,
-//! timeouts, limits, headers, log settings, drain time, `[plugins]` and a
-//! pool's plugin) can be swapped in.
+//! threads, the admin socket and the plugin engine (`[plugins]`: its folder,
+//! time and memory bounds size the engine's pooling allocator) are set up
+//! once at start; everything the workers only read from the config (pools,
+//! servers, strategies, checks, timeouts, limits, headers, log settings,
+//! drain time, and a pool's plugin and `plugin_config`) can be swapped in.
 
 use std::fmt::Debug;
 
@@ -28,6 +29,22 @@ pub fn live_change_errors(old: &Config, new: &Config) -> Vec<String> {
     }
     if old.admin.mode != new.admin.mode {
         changed("admin.mode", &Octal(old.admin.mode), &Octal(new.admin.mode));
+    }
+    let (op, np) = (&old.plugins, &new.plugins);
+    if op.dir != np.dir {
+        changed("plugins.dir", &op.dir, &np.dir);
+    }
+    if op.poll_interval != np.poll_interval {
+        changed("plugins.poll_interval", &op.poll_interval, &np.poll_interval);
+    }
+    if op.call_timeout != np.call_timeout {
+        changed("plugins.call_timeout", &op.call_timeout, &np.call_timeout);
+    }
+    if op.memory_limit != np.memory_limit {
+        changed("plugins.memory_limit", &op.memory_limit, &np.memory_limit);
+    }
+    if op.max_failures != np.max_failures {
+        changed("plugins.max_failures", &op.max_failures, &np.max_failures);
     }
     for o in &old.listeners {
         let Some(n) = new.listeners.iter().find(|n| n.name == o.name) else {

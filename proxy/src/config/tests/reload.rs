@@ -115,19 +115,34 @@ fn added_and_removed_listeners_need_a_restart() {
 }
 
 #[test]
-fn plugin_settings_change_live() {
-    let old = base();
-    let mut new = base();
-    new.plugins = PluginsConfig {
-        dir: Some(PathBuf::from("/etc/fastlb/plugins")),
+fn a_pools_plugin_changes_live_but_the_plugin_engine_does_not() {
+    let mut old = base();
+    old.plugins.dir = Some(PathBuf::from("/etc/fastlb/plugins"));
+    let mut new = old.clone();
+    new.pools[0].plugin = Some(PoolPlugin { name: "canary".into(), config_json: r#"{"percent":10}"#.into() });
+    new.pools[0].strategy = StrategyKind::Random;
+    assert_eq!(live_change_errors(&old, &new), Vec::<String>::new());
+    // And back: the pool on a built-in strategy again.
+    assert_eq!(live_change_errors(&new, &old), Vec::<String>::new());
+    // The engine's folder and bounds are set at start.
+    let mut engine = old.clone();
+    engine.plugins = PluginsConfig {
+        dir: Some(PathBuf::from("/srv/plugins")),
         poll_interval: secs(5),
         call_timeout: secs(1),
         memory_limit: 64 << 20,
         max_failures: 1,
     };
-    new.pools[0].plugin = Some(PoolPlugin { name: "canary".into(), config_json: r#"{"percent":10}"#.into() });
-    new.pools[0].strategy = StrategyKind::Random;
-    assert_eq!(live_change_errors(&old, &new), Vec::<String>::new());
-    // And back: plugins off, the pool on a built-in strategy again.
-    assert_eq!(live_change_errors(&new, &old), Vec::<String>::new());
+    let errs = live_change_errors(&old, &engine);
+    let keys: Vec<&str> = errs.iter().map(|e| e.split(':').next().unwrap_or_default()).collect();
+    assert_eq!(
+        keys,
+        [
+            "plugins.dir",
+            "plugins.poll_interval",
+            "plugins.call_timeout",
+            "plugins.memory_limit",
+            "plugins.max_failures"
+        ]
+    );
 }
