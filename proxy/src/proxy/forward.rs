@@ -384,7 +384,9 @@ pub async fn handle(
             }
             Resp::Done { reuse_upstream, close_client, status } => {
                 ctx.give_buf(ubuf);
-                access_log(ctx, peer, &info, server, status, started);
+                if ct.table.config.runtime.access_log {
+                    access_log(peer, &info, server, status, started);
+                }
                 if reuse_upstream {
                     ctx.upstreams.borrow_mut().put(server.addr, up, pool.config.keepalive.max_idle);
                 }
@@ -395,7 +397,9 @@ pub async fn handle(
                 return After::Close;
             }
             Resp::Upgraded => {
-                access_log(ctx, peer, &info, server, 101, started);
+                if ct.table.config.runtime.access_log {
+                    access_log(peer, &info, server, 101, started);
+                }
                 let (sent, received) = tunnel(client, &up, buf, ubuf, lconf.timeouts.tunnel).await;
                 bump(&core.bytes_in, sent);
                 bump(&core.bytes_out, received);
@@ -780,16 +784,15 @@ async fn relay(
     }
 }
 
-fn access_log(ctx: &WorkerCtx, peer: SocketAddr, info: &ReqInfo, server: &Server, status: u16, started: Instant) {
-    if ctx.table().table.config.runtime.access_log {
-        tracing::info!(
-            target: "fastlb::access",
-            client = %peer,
-            method = ?info.method,
-            server = %server.key,
-            status,
-            us = started.elapsed().as_micros() as u64,
-            "request"
-        );
-    }
+/// One line per request, when `access_log` is on (the caller checks).
+fn access_log(peer: SocketAddr, info: &ReqInfo, server: &Server, status: u16, started: Instant) {
+    tracing::info!(
+        target: "fastlb::access",
+        client = %peer,
+        method = ?info.method,
+        server = %server.key,
+        status,
+        us = started.elapsed().as_micros() as u64,
+        "request"
+    );
 }
