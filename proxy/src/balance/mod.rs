@@ -57,6 +57,17 @@ pub trait RequestFields {
     fn cookie(&self, name: &str) -> Option<&[u8]>;
 }
 
+/// No fields at all (a tcp connection has no HTTP head).
+impl RequestFields for () {
+    fn header(&self, _: &str) -> Option<&[u8]> {
+        None
+    }
+
+    fn cookie(&self, _: &str) -> Option<&[u8]> {
+        None
+    }
+}
+
 /// A balancing algorithm, instantiated once per core per table generation
 /// (so per-core state such as a round-robin cursor is a plain `Cell`).
 pub trait Strategy {
@@ -106,34 +117,27 @@ pub fn hash_ip(ip: IpAddr) -> u64 {
     }
 }
 
-/// The request's hash for the pool's strategy ([`Pick::hash`]):
-/// `ip_hash` hashes the client address, `url_hash` the URI (path and query),
-/// `consistent_hash` the pool's `hash_key` (a missing header or cookie falls
-/// back to the client address). Other strategies ignore the hash: 0.
-///
-/// `uri` is the request-target as received; `header(name)` returns the first
-/// value of a header (case-insensitive name), `cookie(name)` a cookie's value.
-/// Their results borrow from the request (`'r`), not from the name asked for.
-pub fn request_hash<'r>(
-    pool: &Pool,
-    client_ip: IpAddr,
-    uri: &[u8],
-    header: &dyn Fn(&str) -> Option<&'r [u8]>,
-    cookie: &dyn Fn(&str) -> Option<&'r [u8]>,
-) -> u64 {
+/// The hash a strategy gets for a request: the client IP for `ip_hash`,
+/// path and query for `url_hash`, the pool's `hash_key` for
+/// `consistent_hash` and for plugin pools (a plugin's `request.hash`); 0 for
+/// the strategies that do not hash. A missing header or cookie falls back to
+/// the client IP.
+pub fn request_hash(pool: &Pool, req: &RequestView<'_>) -> u64 {
+    let by_key = || match &pool.hash_key {
+        HashKey::ClientIp => hash_ip(req.client_ip),
+        HashKey::Path => {
+            let end = req.path.iter().position(|&b| b == b'?').unwrap_or(req.path.len());
+            hash_bytes(&req.path[..end])
+        }
+        HashKey::Uri => hash_bytes(req.path),
+        HashKey::Header(name) => req.fields.header(name).map_or_else(|| hash_ip(req.client_ip), hash_bytes),
+        HashKey::Cookie(name) => req.fields.cookie(name).map_or_else(|| hash_ip(req.client_ip), hash_bytes),
+    };
     match pool.strategy {
-        StrategyKind::IpHash => hash_ip(client_ip),
-        StrategyKind::UrlHash => hash_bytes(uri),
-        StrategyKind::ConsistentHash => match &pool.hash_key {
-            HashKey::ClientIp => hash_ip(client_ip),
-            HashKey::Path => {
-                let end = uri.iter().position(|&b| b == b'?').unwrap_or(uri.len());
-                hash_bytes(&uri[..end])
-            }
-            HashKey::Uri => hash_bytes(uri),
-            HashKey::Header(name) => header(name).map_or_else(|| hash_ip(client_ip), hash_bytes),
-            HashKey::Cookie(name) => cookie(name).map_or_else(|| hash_ip(client_ip), hash_bytes),
-        },
+        _ if pool.config.plugin.is_some() => by_key(),
+        StrategyKind::IpHash => hash_ip(req.client_ip),
+        StrategyKind::UrlHash => hash_bytes(req.path),
+        StrategyKind::ConsistentHash => by_key(),
         _ => 0,
     }
 }

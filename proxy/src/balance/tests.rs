@@ -14,10 +14,6 @@ use proptest::strategy::Strategy as _;
 
 const NOW: u64 = 1_000_000;
 
-fn no_header(_: &str) -> Option<&'static [u8]> {
-    None
-}
-
 fn cool_down(t: &Table, i: usize, until_ms: u64) {
     t.pools[0].servers[i].stats.live.cooldown_until_ms.store(until_ms, Ordering::Relaxed);
 }
@@ -134,10 +130,10 @@ fn ip_hash_keeps_each_client_on_one_server() {
     let mut seen = [0u32; 4];
     for n in 0..200u32 {
         let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n * 7));
-        let h = request_hash(pool, ip, b"/x", &no_header, &no_header);
+        let h = request_hash(pool, &view(ip, b"/x", &()));
         let first = choose(&*s, pool, h, 0, NOW, 0, None, None).unwrap().index;
         for _ in 0..5 {
-            let h = request_hash(pool, ip, b"/other?q", &no_header, &no_header);
+            let h = request_hash(pool, &view(ip, b"/other?q", &()));
             assert_eq!(choose(&*s, pool, h, 0, NOW, 0, None, None).unwrap().index, first);
         }
         seen[first] += 1;
@@ -145,13 +141,29 @@ fn ip_hash_keeps_each_client_on_one_server() {
     assert!(seen.iter().all(|&c| c > 20), "clients spread: {seen:?}");
 }
 
+/// A request view over nothing but a client address, a path and `fields`.
+fn view<'a>(client_ip: IpAddr, path: &'a [u8], fields: &'a dyn RequestFields) -> RequestView<'a> {
+    RequestView { method: b"GET", client_ip, host: None, path, fields }
+}
+
+/// Header `x-user: alice` and cookie `sid=s-42`.
+struct AliceFields;
+
+impl RequestFields for AliceFields {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        (name == "x-user").then_some(&b"alice"[..])
+    }
+
+    fn cookie(&self, name: &str) -> Option<&[u8]> {
+        (name == "sid").then_some(&b"s-42"[..])
+    }
+}
+
 #[test]
 fn request_hash_uses_the_key_of_each_strategy() {
     let ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
     let other_ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
-    let header = |n: &str| (n == "x-user").then_some(&b"alice"[..]);
-    let cookie = |n: &str| (n == "sid").then_some(&b"s-42"[..]);
-    let hash = |t: &Table, ip, uri: &[u8]| request_hash(&t.pools[0], ip, uri, &header, &cookie);
+    let hash = |t: &Table, ip, uri: &[u8]| request_hash(&t.pools[0], &view(ip, uri, &AliceFields));
 
     let t = fixture(StrategyKind::IpHash, &[1]);
     assert_eq!(hash(&t, ip, b"/a"), hash(&t, ip, b"/b"));
@@ -183,6 +195,16 @@ fn request_hash_uses_the_key_of_each_strategy() {
     for kind in [StrategyKind::RoundRobin, StrategyKind::LeastConnections] {
         assert_eq!(hash(&fixture(kind, &[1]), ip, b"/a"), 0);
     }
+
+    // A plugin pool (round_robin fallback) still gets its hash_key's hash:
+    // it is the plugin's `request.hash`.
+    let mut t = fixture(StrategyKind::RoundRobin, &[1]);
+    let mut config = (*t.pools[0].config).clone();
+    config.plugin = Some(crate::config::PoolPlugin { name: "p".into(), config_json: "{}".into() });
+    t.pools[0].config = std::sync::Arc::new(config);
+    assert_eq!(hash(&t, ip, b"/a"), hash_ip(ip));
+    t.pools[0].hash_key = HashKey::Header("x-user".into());
+    assert_eq!(hash(&t, ip, b"/a"), hash_bytes(b"alice"));
 }
 
 /// A strategy that ignores eligibility, as a buggy plugin might.

@@ -227,9 +227,6 @@ pub async fn handle(
         .as_ref()
         .and_then(|s| http::cookie(buf, &head.headers, &s.cookie))
         .and_then(|v| balance::sticky_lookup(pool, v));
-    let hash = balance::request_hash(pool, peer.ip(), head.path(buf), &|n| http::header(buf, &head.headers, n), &|n| {
-        http::cookie(buf, &head.headers, n)
-    });
     let info = ReqInfo {
         method: head.method,
         client_minor: head.minor_version,
@@ -257,6 +254,7 @@ pub async fn handle(
         path: head.path(&head_buf),
         fields: &fields,
     };
+    let hash = balance::request_hash(pool, &view);
     // A sticky plugin decides stickiness itself (before the strategy runs).
     let sticky_plugin = match pool_strategy {
         PoolStrategy::Wasm(w) if w.is_sticky(pool) => Some(w),
@@ -359,11 +357,7 @@ pub async fn handle(
 
         let mut extra = sticky_cookie(pool, server, choice.sticky_hit);
         if let Some(c) = sticky_plugin.and_then(|w| w.on_response(pool, Some(&view), hash, choice.index)) {
-            extra.push_str(&format!("Set-Cookie: {}={}; Path=/; HttpOnly", c.name, c.value));
-            if let Some(age) = c.max_age {
-                extra.push_str(&format!("; Max-Age={age}"));
-            }
-            extra.push_str("\r\n");
+            push_set_cookie(&mut extra, &c.name, &c.value, c.max_age.map(u64::from));
         }
         let mut ubuf = ctx.take_buf();
         let resp =
@@ -410,17 +404,23 @@ pub async fn handle(
 }
 
 fn sticky_cookie(pool: &Pool, server: &Server, hit: bool) -> String {
-    match &pool.sticky {
-        Some(s) if !hit => {
-            let mut c = format!("Set-Cookie: {}={}; Path=/; HttpOnly", s.cookie, server.cookie);
-            if let Some(age) = s.max_age {
-                c.push_str(&format!("; Max-Age={}", age.as_secs()));
-            }
-            c.push_str("\r\n");
-            c
-        }
-        _ => String::new(),
+    let mut c = String::new();
+    if let Some(s) = &pool.sticky
+        && !hit
+    {
+        push_set_cookie(&mut c, &s.cookie, &server.cookie, s.max_age.map(|a| a.as_secs()));
     }
+    c
+}
+
+/// Appends a `Set-Cookie` field line (path `/`, HttpOnly, optional Max-Age).
+fn push_set_cookie(out: &mut String, name: &str, value: &str, max_age: Option<u64>) {
+    use std::fmt::Write;
+    let _ = write!(out, "Set-Cookie: {name}={value}; Path=/; HttpOnly");
+    if let Some(age) = max_age {
+        let _ = write!(out, "; Max-Age={age}");
+    }
+    out.push_str("\r\n");
 }
 
 /// Opens a new connection to `server`, doing the passive-check bookkeeping:

@@ -21,7 +21,8 @@ pub async fn serve_tcp(ctx: Rc<WorkerCtx>, lctx: Rc<ListenerCtx>, client: TcpStr
     let pool = &ct.table.pools[pi];
     let strategy = ct.strategies[pi].as_strategy();
     // Only the client address is known before the first byte.
-    let hash = balance::request_hash(pool, peer.ip(), b"", &|_| None, &|_| None);
+    let view = balance::RequestView { method: b"", client_ip: peer.ip(), host: None, path: b"", fields: &() };
+    let hash = balance::request_hash(pool, &view);
     let mut tried = 0u64;
     let mut attempt = 0u32;
     loop {
