@@ -263,12 +263,12 @@ impl Control {
     pub(crate) fn tick(&self) {
         let mut inner = self.lock();
         let now = Instant::now();
-        let config = &inner.config;
-        let ramping = config.pools.iter().any(|p| {
-            p.servers.iter().chain(inner.added.iter().filter(|(pn, _)| pn == &p.name).map(|(_, s)| s)).any(|s| {
-                inner.servers.get(&format!("{}/{}", p.name, s.name)).is_some_and(|rt| rt.ramping(p.slowstart, now))
-            })
-        });
+        // Runtime records exist for exactly the servers of the current table.
+        let slowstart = |key: &str| {
+            let pool = key.split('/').next().unwrap_or_default();
+            inner.config.pools.iter().find(|p| p.name == pool).map_or(Duration::ZERO, |p| p.slowstart)
+        };
+        let ramping = inner.servers.iter().any(|(key, rt)| rt.ramping(slowstart(key), now));
         if ramping {
             self.rebuild(&mut inner);
         }
