@@ -211,3 +211,43 @@ fn backup_server_only_serves_when_primaries_are_down() {
         assert_eq!((r.status, r.backend()), (200, "backup"), "request {i} with the primary down: {r:?}");
     }
 }
+
+/// The keep-alive race: the backend closes an idle upstream connection just
+/// before fastlb reuses it. A connection parked for under a second is reused
+/// without a probe, so an idempotent request meets the closed connection,
+/// gets nothing back and must be replayed on a new connection, even with
+/// `retries = 0` (it is not a retry: the backend never saw the request).
+#[test]
+fn get_on_an_upstream_connection_the_backend_just_closed_is_replayed() {
+    let a = Backend::start("a");
+    let proxy = Cfg::new("round_robin", &[&a]).pool_keys("retries = 0").start();
+    let mut c = Client::connect(proxy.addr);
+    for round in 0..5 {
+        assert_eq!(c.get("/x").status, 200, "round {round}: warm-up");
+        let conns = a.conns();
+        assert_eq!(a.close_open_conns(), 1, "round {round}: one pooled upstream connection");
+        let r = c.get("/x");
+        assert_eq!(r.status, 200, "round {round}: {r:?}");
+        assert_eq!(r.backend(), "a");
+        assert_eq!(a.conns(), conns + 1, "round {round}: the replay used a new connection");
+    }
+}
+
+/// A request that cannot be replayed (POST) must not be sent on a
+/// connection the backend already closed: such a request probes the pooled
+/// connection first, whatever its age.
+#[test]
+fn post_never_goes_out_on_an_upstream_connection_the_backend_closed() {
+    let a = Backend::start("a");
+    let proxy = Cfg::new("round_robin", &[&a]).pool_keys("retries = 0").start();
+    let mut c = Client::connect(proxy.addr);
+    for round in 0..5 {
+        assert_eq!(c.get("/x").status, 200, "round {round}: warm-up");
+        assert_eq!(a.close_open_conns(), 1, "round {round}: one pooled upstream connection");
+        // Loopback delivers the FIN before shutdown(2) returns, so the
+        // probe sees it.
+        let r = c.request("POST", "/echo-body", &[], b"payload");
+        assert_eq!(r.status, 200, "round {round}: {r:?}");
+        assert_eq!(r.text(), "payload");
+    }
+}

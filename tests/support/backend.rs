@@ -145,6 +145,17 @@ impl Backend {
         self.log().pop().unwrap_or_else(|| panic!("backend {} received no request", self.id))
     }
 
+    /// Closes every open connection (as a backend does at its keep-alive
+    /// timeout) and keeps accepting new ones. Returns how many it closed.
+    pub fn close_open_conns(&self) -> usize {
+        let mut open = self.shared.open.lock().unwrap();
+        let n = open.len();
+        for (_, s) in open.drain() {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        n
+    }
+
     /// Simulates a dead backend: closes the listener (new connects are
     /// refused once this returns) and every open connection. Idempotent.
     pub fn stop(&self) {

@@ -5,14 +5,13 @@
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use bytes::BytesMut;
 use compio::net::TcpStream;
 
 use super::forward::{self, After};
 use super::io::{ReadError, read_some};
-use super::{ListenerCtx, WorkerCtx};
+use super::{ListenerCtx, WorkerCtx, timer};
 use crate::config::ListenerTimeouts;
 use crate::http::{self, RequestHead};
 use crate::stats::CoreStats;
@@ -70,7 +69,7 @@ async fn read_head(
     buf: &mut BytesMut,
     first: bool,
 ) -> Result<Option<RequestHead>, u16> {
-    let now = Instant::now();
+    let now = timer::now();
     // A new connection gets the header timeout; an idle keep-alive one the
     // keep-alive timeout until its next request starts.
     let idle_deadline = now + if first { t.client_header } else { t.keepalive };
@@ -82,7 +81,7 @@ async fn read_head(
                 Ok(None) => {}
                 Err(e) => return Err(e.status()),
             }
-            head_deadline.get_or_insert_with(|| Instant::now() + t.client_header);
+            head_deadline.get_or_insert_with(|| timer::now() + t.client_header);
         }
         let deadline = head_deadline.unwrap_or(idle_deadline);
         // Decided before the read: a timed-out read takes the buffer with it.

@@ -11,8 +11,8 @@ use compio::io::AsyncWrite;
 use compio::net::TcpStream;
 
 use super::io::{ReadError, read_some, write_all, write_all_timeout};
-use super::upstream;
 use super::{ListenerCtx, PoolStrategy, WorkerCtx};
+use super::{timer, upstream};
 use crate::balance::table::{bump, now_ms};
 use crate::balance::{self, Pool, Server};
 use crate::http::{self, BodyKind, Chunk, ChunkedDecoder, HttpError, Method, RequestHead};
@@ -282,6 +282,8 @@ pub async fn handle(
     let mut tried = 0u64;
     let mut attempt = 0u32;
     let mut sent_continue = false;
+    // After a reused connection failed: the next attempt opens a new one.
+    let mut fresh_only = false;
     loop {
         let Some(choice) = balance::choose(strategy, pool, hash, attempt, now_ms(), tried, sticky, Some(&view)) else {
             let status = if attempt == 0 { 503 } else { 502 };
@@ -301,7 +303,7 @@ pub async fn handle(
         let can_retry = attempt < retries;
 
         let idle = pool.config.keepalive.idle_timeout;
-        let pooled = ctx.upstreams.borrow_mut().take(server.addr, idle);
+        let pooled = if fresh_only { None } else { ctx.upstreams.borrow_mut().take(server.addr, idle, !idempotent) };
         let reused = pooled.is_some();
         let up = match pooled {
             Some(up) => up,
@@ -324,8 +326,14 @@ pub async fn handle(
         if res.is_err() {
             bump(&core.errors, 1);
             // Nothing of it was processed when a reused connection turns out
-            // closed; a fresh one that fails is retried only if replayable.
-            if can_retry && replayable && (reused || idempotent) {
+            // closed: try again on a new connection, without counting it as
+            // a retry. A fresh one that fails is retried only if replayable.
+            if reused && replayable {
+                fresh_only = true;
+                untry(&mut tried, choice.index);
+                continue;
+            }
+            if can_retry && replayable && idempotent {
                 attempt += 1;
                 continue;
             }
@@ -368,7 +376,15 @@ pub async fn handle(
                 ctx.give_buf(ubuf);
                 bump(&core.errors, 1);
                 // A request that reached the backend and got no answer may have
-                // been processed: only idempotent ones are replayed.
+                // been processed: only idempotent ones are replayed. A reused
+                // connection closed before any byte of a response came back
+                // is the keep-alive race (the backend closed it while idle):
+                // once, on a new connection, not counted as a retry.
+                if retryable && replayable && idempotent && reused && !fresh_only {
+                    fresh_only = true;
+                    untry(&mut tried, choice.index);
+                    continue;
+                }
                 if retryable && can_retry && replayable && idempotent {
                     attempt += 1;
                     continue;
@@ -400,6 +416,14 @@ pub async fn handle(
                 return After::Close;
             }
         }
+    }
+}
+
+/// Makes a server eligible again for the next choice (its failure was the
+/// pooled connection's, not the server's).
+fn untry(tried: &mut u64, index: usize) {
+    if index < 64 {
+        *tried &= !(1 << index);
     }
 }
 
@@ -511,7 +535,7 @@ async fn stream_body(
 ) -> Result<u64, BodyError> {
     let mut sent = 0u64;
     while !body.done() {
-        let deadline = Instant::now() + client_body_timeout;
+        let deadline = timer::now() + client_body_timeout;
         match read_some(client, buf, RELAY_READ, deadline).await {
             Ok(0) | Err(_) => return Err(BodyError::Client),
             Ok(_) => {}
@@ -695,7 +719,7 @@ async fn relay_response(
                     }
                     ubuf.clear();
                 }
-                match read_some(up, ubuf, RELAY_READ, Instant::now() + timeout).await {
+                match read_some(up, ubuf, RELAY_READ, timer::now() + timeout).await {
                     Ok(n) if n > 0 => {}
                     Ok(_) => break,
                     Err(_) => return Resp::Broken,
@@ -728,7 +752,7 @@ async fn flush(client: &TcpStream, out: &mut Vec<u8>, timeout: Duration) -> Opti
 /// Reads more of a response body from the backend; false at EOF, on error
 /// or when it stays silent past `timeout` (the body is then cut short).
 async fn read_body(up: &TcpStream, ubuf: &mut BytesMut, timeout: Duration) -> bool {
-    matches!(read_some(up, ubuf, RELAY_READ, Instant::now() + timeout).await, Ok(n) if n > 0)
+    matches!(read_some(up, ubuf, RELAY_READ, timer::now() + timeout).await, Ok(n) if n > 0)
 }
 
 /// Relays bytes both ways (after a 101, or for a `mode = "tcp"`

@@ -9,6 +9,8 @@ use compio::buf::IoBuf;
 use compio::io::{AsyncReadExt, AsyncWriteExt};
 use compio::net::TcpStream;
 
+use super::timer;
+
 /// Why a read did not produce bytes.
 #[derive(Debug)]
 pub enum ReadError {
@@ -29,8 +31,7 @@ pub async fn read_some(
     buf.reserve(min_spare);
     let taken = std::mem::take(buf);
     let mut s = stream;
-    let dur = deadline.saturating_duration_since(Instant::now());
-    match compio::time::timeout(dur, s.append(taken)).await {
+    match timer::timeout_at(deadline, s.append(taken)).await {
         Ok(BufResult(res, b)) => {
             *buf = b;
             res.map_err(ReadError::Io)
@@ -48,7 +49,7 @@ pub async fn write_all<B: IoBuf>(stream: &TcpStream, data: B) -> (io::Result<()>
 
 /// Writes all of `data` within `timeout`.
 pub async fn write_all_timeout<B: IoBuf>(stream: &TcpStream, data: B, timeout: Duration) -> io::Result<B> {
-    match compio::time::timeout(timeout, write_all(stream, data)).await {
+    match timer::timeout(timeout, write_all(stream, data)).await {
         Ok((Ok(()), b)) => Ok(b),
         Ok((Err(e), _)) => Err(e),
         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),

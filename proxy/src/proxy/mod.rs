@@ -10,6 +10,7 @@ mod forward;
 mod io;
 pub mod status;
 mod tcp;
+pub mod timer;
 pub mod upstream;
 
 use std::cell::{Cell, RefCell};

@@ -9,6 +9,14 @@ use std::time::{Duration, Instant};
 
 use compio::net::TcpStream;
 
+use super::timer;
+
+/// Parked at least this long, a connection is probed before it is reused.
+/// Backends close idle keep-alive connections after seconds (nginx 75 s,
+/// Apache 5 s), so a connection back in use within a second almost never
+/// meets a close; under load every connection is.
+const PROBE_AFTER: Duration = Duration::from_secs(1);
+
 /// An idle upstream connection and when it went idle.
 struct Idle {
     stream: TcpStream,
@@ -24,13 +32,21 @@ pub struct UpstreamPool {
 impl UpstreamPool {
     /// Takes the most recently used live connection to `addr` (LIFO keeps
     /// the working set small and warm). Connections idle longer than
-    /// `idle_timeout`, or that the backend closed (or wrote to) while idle,
-    /// are dropped here, so a reused connection is one that was open right
-    /// before the request was written.
-    pub fn take(&mut self, addr: SocketAddr, idle_timeout: Duration) -> Option<TcpStream> {
+    /// `idle_timeout` are dropped here. A connection is probed before reuse
+    /// (a non-blocking peek: the backend may have closed it at its own
+    /// keep-alive timeout) when `must_probe` (the request could not be
+    /// replayed if the connection turned out closed: not idempotent) or when
+    /// it was parked for `PROBE_AFTER` or longer. Otherwise it is used as is,
+    /// which saves a syscall per request under load: an idempotent request
+    /// that meets a connection the backend just closed gets nothing back,
+    /// and `forward` replays it once on a new connection.
+    pub fn take(&mut self, addr: SocketAddr, idle_timeout: Duration, must_probe: bool) -> Option<TcpStream> {
         let q = self.idle.get_mut(&addr)?;
+        let now = timer::now();
         while let Some(c) = q.pop_back() {
-            if c.since.elapsed() < idle_timeout && still_open(&c.stream) {
+            let age = now.saturating_duration_since(c.since);
+            let probe = must_probe || age >= PROBE_AFTER;
+            if age < idle_timeout && (!probe || still_open(&c.stream)) {
                 return Some(c.stream);
             }
         }
@@ -47,14 +63,15 @@ impl UpstreamPool {
         if q.len() >= max_idle {
             q.pop_front();
         }
-        q.push_back(Idle { stream, since: Instant::now() });
+        q.push_back(Idle { stream, since: timer::now() });
     }
 
     /// Drops connections idle longer than `idle_timeout` (periodic sweep, so
     /// connections to servers no longer used do not linger).
     pub fn sweep(&mut self, idle_timeout: Duration) {
         self.idle.retain(|_, q| {
-            q.retain(|c| c.since.elapsed() < idle_timeout);
+            let now = timer::now();
+            q.retain(|c| now.saturating_duration_since(c.since) < idle_timeout);
             !q.is_empty()
         });
     }
@@ -80,7 +97,7 @@ fn still_open(stream: &TcpStream) -> bool {
 
 /// Connects to a backend within `timeout`, with TCP_NODELAY.
 pub async fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-    match compio::time::timeout(timeout, TcpStream::connect(addr)).await {
+    match timer::timeout(timeout, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => {
             s.set_nodelay(true)?;
             Ok(s)

@@ -1,0 +1,425 @@
+//! Per-core coarse timers for I/O deadlines.
+//!
+//! Every read and write on the data path runs under a deadline, and almost
+//! every deadline is cancelled because the operation finished first. compio's
+//! own timers keep a `BTreeMap` keyed by `Instant` and read the clock on every
+//! insert and on every turn of the event loop; at ~4 deadlines per request
+//! that was ~8% of the proxy's CPU per small request. Here a deadline is a
+//! slot in a slab plus an index in a hashed wheel of `TICK`-wide buckets:
+//! arming and cancelling are a few stores, no clock read, no allocation in
+//! steady state. One ticker task per core (a single compio sleep) turns the
+//! wheel while timers are armed and parks when none are.
+//!
+//! Resolution is `TICK`: a deadline fires between 0 and ~2 ticks late, which
+//! is far below any timeout a proxy configures.
+//!
+//! The wheel is thread-local: each worker core is one thread with one
+//! runtime. The ticker is spawned on the runtime that first arms a timer;
+//! if that runtime goes away (tests run several in turn on one thread) the
+//! wheel is reset and the next timer spawns a new ticker.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// Width of one wheel bucket.
+const TICK: Duration = Duration::from_millis(10);
+/// Buckets in the wheel (one revolution = `SLOTS` × `TICK`; later deadlines
+/// wait in their bucket for further revolutions).
+const SLOTS: usize = 256;
+
+struct Entry {
+    /// Tick at or after which the timer fires.
+    due: u64,
+    /// Bumped on release, so stale bucket references are recognised.
+    generation: u32,
+    armed: bool,
+    fired: bool,
+    waker: Option<Waker>,
+}
+
+struct Wheel {
+    /// Tick 0.
+    base: Instant,
+    /// Last tick processed (timers due at or before it have fired).
+    current: u64,
+    /// Coarse clock: refreshed on every tick and whenever it is read while
+    /// the ticker is parked.
+    now: Instant,
+    entries: Vec<Entry>,
+    free: Vec<u32>,
+    buckets: Vec<Vec<(u32, u32)>>,
+    armed: usize,
+    ticker: TickerState,
+}
+
+enum TickerState {
+    /// No ticker task on this thread's runtime.
+    None,
+    Running,
+    /// The ticker waits for a timer to be armed.
+    Parked(Waker),
+}
+
+impl Wheel {
+    fn new() -> Self {
+        let now = Instant::now();
+        Wheel {
+            base: now,
+            current: 0,
+            now,
+            entries: Vec::new(),
+            free: Vec::new(),
+            buckets: (0..SLOTS).map(|_| Vec::new()).collect(),
+            armed: 0,
+            ticker: TickerState::None,
+        }
+    }
+
+    fn tick_of(&self, t: Instant) -> u64 {
+        let d = t.saturating_duration_since(self.base);
+        // Round up: a timer never fires before its deadline's tick.
+        d.as_nanos().div_ceil(TICK.as_nanos()) as u64
+    }
+
+    fn arm(&mut self, deadline: Instant) -> Option<(u32, u32)> {
+        let due = self.tick_of(deadline);
+        if due <= self.current {
+            return None;
+        }
+        let idx = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.entries.push(Entry { due: 0, generation: 0, armed: false, fired: false, waker: None });
+                (self.entries.len() - 1) as u32
+            }
+        };
+        let e = &mut self.entries[idx as usize];
+        e.due = due;
+        e.armed = true;
+        e.fired = false;
+        let generation = e.generation;
+        self.buckets[due as usize % SLOTS].push((idx, generation));
+        self.armed += 1;
+        Some((idx, generation))
+    }
+
+    fn release(&mut self, (idx, generation): (u32, u32)) {
+        // A key from before a reset (its runtime ended) may not exist.
+        let Some(e) = self.entries.get_mut(idx as usize) else { return };
+        if e.generation != generation {
+            return;
+        }
+        if e.armed {
+            self.armed -= 1;
+        }
+        e.armed = false;
+        e.generation = e.generation.wrapping_add(1);
+        e.waker = None;
+        self.free.push(idx);
+    }
+
+    /// Fires every timer due by `now_tick`. Returns the wakers to call
+    /// (outside the borrow).
+    fn advance(&mut self, now_tick: u64, wake: &mut Vec<Waker>) {
+        let from = self.current + 1;
+        // After a long stall, one pass over every bucket is enough.
+        let to = now_tick.min(self.current + SLOTS as u64);
+        for t in from..=to {
+            let slot = t as usize % SLOTS;
+            let mut bucket = std::mem::take(&mut self.buckets[slot]);
+            let mut keep = 0;
+            for i in 0..bucket.len() {
+                let (idx, generation) = bucket[i];
+                let e = &mut self.entries[idx as usize];
+                if e.generation != generation || !e.armed {
+                    continue;
+                }
+                if e.due > now_tick {
+                    // Due in a later revolution (or later in this catch-up).
+                    bucket[keep] = (idx, generation);
+                    keep += 1;
+                    continue;
+                }
+                e.armed = false;
+                e.fired = true;
+                self.armed -= 1;
+                if let Some(w) = e.waker.take() {
+                    wake.push(w);
+                }
+            }
+            bucket.truncate(keep);
+            // Keep the allocation: put the (possibly emptied) bucket back,
+            // merging anything armed into it meanwhile (nothing can be).
+            let slot_now = &mut self.buckets[slot];
+            if slot_now.is_empty() {
+                *slot_now = bucket;
+            } else {
+                slot_now.extend_from_slice(&bucket);
+            }
+        }
+        self.current = now_tick;
+    }
+}
+
+thread_local! {
+    static WHEEL: RefCell<Wheel> = RefCell::new(Wheel::new());
+}
+
+/// The coarse current time (at most one tick old while timers are armed).
+pub fn now() -> Instant {
+    WHEEL.with_borrow_mut(|w| {
+        if !matches!(w.ticker, TickerState::Running) {
+            w.now = Instant::now();
+        }
+        w.now
+    })
+}
+
+/// Runs `fut` until `deadline`; `Err(Elapsed)` if the deadline passed first
+/// (the future is then dropped, which cancels its I/O).
+pub fn timeout_at<F: Future>(deadline: Instant, fut: F) -> Timeout<F> {
+    Timeout { fut, deadline, key: None, state: State::New }
+}
+
+/// [`timeout_at`] with a duration from the coarse now.
+pub fn timeout<F: Future>(dur: Duration, fut: F) -> Timeout<F> {
+    timeout_at(now() + dur, fut)
+}
+
+/// The deadline passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed;
+
+enum State {
+    New,
+    Armed,
+    Expired,
+}
+
+pin_project_lite::pin_project! {
+    /// Future returned by [`timeout_at`].
+    pub struct Timeout<F> {
+        #[pin]
+        fut: F,
+        deadline: Instant,
+        key: Option<(u32, u32)>,
+        state: State,
+    }
+
+    impl<F> PinnedDrop for Timeout<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(key) = this.key.take() {
+                // The thread-local may be gone at thread exit: then so is the wheel.
+                let _ = WHEEL.try_with(|w| w.borrow_mut().release(key));
+            }
+        }
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(v) = this.fut.poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        match this.state {
+            State::Expired => return Poll::Ready(Err(Elapsed)),
+            State::New => match WHEEL.with_borrow_mut(|w| w.arm(*this.deadline)) {
+                Some(key) => {
+                    *this.key = Some(key);
+                    *this.state = State::Armed;
+                }
+                None => {
+                    *this.state = State::Expired;
+                    return Poll::Ready(Err(Elapsed));
+                }
+            },
+            State::Armed => {}
+        }
+        let key = this.key.expect("armed timer has a key");
+        let (fired, start_ticker) = WHEEL.with_borrow_mut(|w| {
+            let e = &mut w.entries[key.0 as usize];
+            if e.fired {
+                return (true, None);
+            }
+            match &e.waker {
+                Some(old) if old.will_wake(cx.waker()) => {}
+                _ => e.waker = Some(cx.waker().clone()),
+            }
+            match std::mem::replace(&mut w.ticker, TickerState::Running) {
+                TickerState::Running => (false, None),
+                TickerState::Parked(t) => (false, Some(Some(t))),
+                TickerState::None => (false, Some(None)),
+            }
+        });
+        if fired {
+            *this.state = State::Expired;
+            return Poll::Ready(Err(Elapsed));
+        }
+        match start_ticker {
+            Some(Some(parked)) => parked.wake(),
+            Some(None) => compio::runtime::spawn(ticker()).detach(),
+            None => {}
+        }
+        Poll::Pending
+    }
+}
+
+/// Clears the wheel when the ticker task is dropped (its runtime ended), so
+/// a later runtime on this thread starts afresh.
+struct TickerGuard;
+
+impl Drop for TickerGuard {
+    fn drop(&mut self) {
+        let _ = WHEEL.try_with(|w| {
+            if let Ok(mut w) = w.try_borrow_mut() {
+                *w = Wheel::new();
+            }
+        });
+    }
+}
+
+async fn ticker() {
+    let _guard = TickerGuard;
+    let mut wake = Vec::new();
+    loop {
+        compio::time::sleep(TICK).await;
+        let parked = WHEEL.with_borrow_mut(|w| {
+            let now = Instant::now();
+            w.now = now;
+            let now_tick = now.saturating_duration_since(w.base).as_nanos() as u64 / TICK.as_nanos() as u64;
+            w.advance(now_tick, &mut wake);
+            w.armed == 0
+        });
+        for waker in wake.drain(..) {
+            waker.wake();
+        }
+        if parked {
+            Park.await;
+        }
+    }
+}
+
+/// Parks the ticker until a timer is armed.
+struct Park;
+
+impl Future for Park {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        WHEEL.with_borrow_mut(|w| {
+            if w.armed > 0 {
+                // A timer was armed (which set the state back to Running).
+                w.ticker = TickerState::Running;
+                return Poll::Ready(());
+            }
+            w.ticker = TickerState::Parked(cx.waker().clone());
+            Poll::Pending
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt() -> compio::runtime::Runtime {
+        compio::runtime::Runtime::new().unwrap()
+    }
+
+    #[test]
+    fn a_finished_future_wins_and_releases_its_slot() {
+        rt().block_on(async {
+            for _ in 0..1000 {
+                let r = timeout(Duration::from_secs(5), compio::time::sleep(Duration::from_micros(1))).await;
+                assert_eq!(r, Ok(()));
+            }
+            WHEEL.with_borrow(|w| {
+                assert_eq!(w.armed, 0);
+                // Slots are reused: a thousand sequential timers need one.
+                assert!(w.entries.len() <= 2, "{} entries", w.entries.len());
+            });
+        });
+    }
+
+    #[test]
+    fn a_pending_future_times_out_near_its_deadline() {
+        rt().block_on(async {
+            let t0 = Instant::now();
+            let r = timeout(Duration::from_millis(50), std::future::pending::<()>()).await;
+            let took = t0.elapsed();
+            assert_eq!(r, Err(Elapsed));
+            assert!(took >= Duration::from_millis(50), "fired early: {took:?}");
+        });
+    }
+
+    #[test]
+    fn deadlines_beyond_one_revolution_wait_for_it() {
+        // 256 × 10 ms = 2.56 s per revolution: a 3 s deadline sits in the
+        // bucket of 0.44 s and must survive that pass.
+        rt().block_on(async {
+            let long = timeout(Duration::from_secs(3), std::future::pending::<()>());
+            let t0 = Instant::now();
+            assert_eq!(long.await, Err(Elapsed));
+            assert!(t0.elapsed() >= Duration::from_secs(3), "fired after {:?}", t0.elapsed());
+        });
+    }
+
+    #[test]
+    fn many_timers_fire_in_deadline_order() {
+        rt().block_on(async {
+            let order = std::rc::Rc::new(RefCell::new(Vec::new()));
+            let mut tasks = Vec::new();
+            for i in (0..8u64).rev() {
+                let order = order.clone();
+                tasks.push(compio::runtime::spawn(async move {
+                    let r = timeout(Duration::from_millis(30 * (i + 1)), std::future::pending::<()>()).await;
+                    assert_eq!(r, Err(Elapsed));
+                    order.borrow_mut().push(i);
+                }));
+            }
+            for t in tasks {
+                let _ = t.await;
+            }
+            assert_eq!(*order.borrow(), (0..8).collect::<Vec<_>>());
+        });
+    }
+
+    #[test]
+    fn the_ticker_parks_when_idle_and_wakes_for_a_new_timer() {
+        rt().block_on(async {
+            assert_eq!(timeout(Duration::from_millis(20), std::future::pending::<()>()).await, Err(Elapsed));
+            // Let the ticker see an empty wheel and park.
+            compio::time::sleep(Duration::from_millis(50)).await;
+            assert!(WHEEL.with_borrow(|w| matches!(w.ticker, TickerState::Parked(_))));
+            let t0 = Instant::now();
+            assert_eq!(timeout(Duration::from_millis(30), std::future::pending::<()>()).await, Err(Elapsed));
+            let took = t0.elapsed();
+            assert!(took >= Duration::from_millis(30), "{took:?}");
+        });
+    }
+
+    #[test]
+    fn a_new_runtime_on_the_same_thread_gets_a_working_ticker() {
+        for _ in 0..2 {
+            rt().block_on(async {
+                let r = timeout(Duration::from_millis(20), std::future::pending::<()>()).await;
+                assert_eq!(r, Err(Elapsed));
+            });
+        }
+    }
+
+    #[test]
+    fn a_past_deadline_expires_at_once() {
+        rt().block_on(async {
+            let r = timeout_at(Instant::now() - Duration::from_secs(1), std::future::pending::<()>()).await;
+            assert_eq!(r, Err(Elapsed));
+        });
+    }
+}
