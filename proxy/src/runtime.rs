@@ -176,6 +176,12 @@ fn worker_main(
     // Without these every completion interrupts the thread with task work:
     // measured here as 30–40% more CPU per request (see README).
     proactor.single_issuer(true).defer_taskrun(true).coop_taskrun(true).taskrun_flag(true);
+    // The provided-buffer ring idle client connections receive into: a
+    // buffer is lent only when bytes arrive and given back right after they
+    // are copied out, so idle keep-alive connections hold none.
+    proactor
+        .buffer_pool_size(std::num::NonZero::new(crate::proxy::IDLE_RECV_BUFS).expect("non-zero"))
+        .buffer_pool_buffer_len(crate::proxy::IDLE_RECV_LEN);
     let mut builder = RuntimeBuilder::new();
     builder.with_proactor(proactor);
     if let Some(cpu) = pin {

@@ -5,19 +5,21 @@
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use compio::driver::ToSharedFd;
+use compio::driver::op::{RecvFlags, RecvManaged, ResultTakeBuffer};
 use compio::net::TcpStream;
 
 use super::forward::{self, After};
 use super::io::{ReadError, read_some};
 use super::{ListenerCtx, WorkerCtx, timer};
-use crate::config::ListenerTimeouts;
 use crate::http::{self, RequestHead};
 use crate::stats::CoreStats;
 
 /// Initial capacity of a client's read buffer; it grows up to the head limit.
-const HEAD_BUF: usize = 4096;
+pub const HEAD_BUF: usize = 4096;
 
 /// Keeps the per-core open-connection gauge right on every exit path.
 struct OpenGuard<'a>(&'a CoreStats);
@@ -31,66 +33,128 @@ impl Drop for OpenGuard<'_> {
 pub async fn serve_client(ctx: Rc<WorkerCtx>, lctx: Rc<ListenerCtx>, stream: TcpStream, peer: SocketAddr) {
     CoreStats::add(&ctx.stats.open, 1);
     let _open = OpenGuard(&ctx.stats);
-    let mut buf = BytesMut::with_capacity(HEAD_BUF);
+    // No buffer until bytes arrive: see `recv_idle`.
+    let mut buf = BytesMut::new();
     let mut first = true;
     loop {
-        let (timeouts, limits) = {
+        let idle = {
             let ct = ctx.table();
-            let l = ct.listener(&lctx);
-            (l.timeouts.clone(), http::Limits::from(&l.limits))
+            let t = &ct.listener(&lctx).timeouts;
+            if first { t.client_header } else { t.keepalive }
         };
-        let head = match read_head(&timeouts, &limits, &stream, &mut buf, first).await {
-            Ok(Some(head)) => head,
-            Ok(None) => return,
-            Err(status) => {
-                CoreStats::add(&ctx.stats.errors, 1);
-                forward::send_error(&stream, status).await;
-                return;
-            }
-        };
-        first = false;
-        CoreStats::add(&ctx.stats.requests, 1);
-        ctx.in_flight.set(ctx.in_flight.get() + 1);
-        let after = forward::handle(&ctx, &lctx, &stream, peer, &mut buf, head).await;
-        ctx.in_flight.set(ctx.in_flight.get() - 1);
-        if matches!(after, After::Close) || ctx.draining.get() {
+        if buf.is_empty() && !recv_idle(&ctx, &stream, &mut buf, timer::now() + idle).await {
             return;
+        }
+        first = false;
+        // Boxed: a request's state lives on the heap only while the request
+        // is in progress, so an idle connection's future stays small
+        // (inline, the forwarding state would make every connection ~2.6 KB).
+        if let After::Close = Box::pin(serve_request(&ctx, &lctx, &stream, peer, &mut buf)).await {
+            return;
+        }
+        if ctx.draining.get() {
+            return;
+        }
+        if buf.is_empty() {
+            // Nothing pipelined: the buffer goes back to the core while the
+            // connection idles.
+            ctx.give_head_buf(std::mem::take(&mut buf));
         }
     }
 }
 
-/// Reads until `buf` holds a complete request head. `Ok(None)`: the client
-/// closed or stayed idle past its timeout (close silently). `Err(status)`:
-/// answer with that status and close.
+/// Serves the request whose first bytes are in `buf`: reads the rest of
+/// its head if needed, then forwards it (or answers the error).
+async fn serve_request(
+    ctx: &Rc<WorkerCtx>,
+    lctx: &ListenerCtx,
+    stream: &TcpStream,
+    peer: SocketAddr,
+    buf: &mut BytesMut,
+) -> After {
+    let (limits, header_timeout) = {
+        let ct = ctx.table();
+        let l = ct.listener(lctx);
+        (http::Limits::from(&l.limits), l.timeouts.client_header)
+    };
+    let head = match http::parse_request(buf, &limits) {
+        Ok(Some(head)) => Ok(Some(head)),
+        Ok(None) => read_head(header_timeout, &limits, stream, buf).await,
+        Err(e) => Err(e.status()),
+    };
+    let head = match head {
+        Ok(Some(head)) => head,
+        Ok(None) => return After::Close,
+        Err(status) => {
+            CoreStats::add(&ctx.stats.errors, 1);
+            forward::send_error(stream, status).await;
+            return After::Close;
+        }
+    };
+    CoreStats::add(&ctx.stats.requests, 1);
+    ctx.in_flight.set(ctx.in_flight.get() + 1);
+    let after = forward::handle(ctx, lctx, stream, peer, buf, head).await;
+    ctx.in_flight.set(ctx.in_flight.get() - 1);
+    after
+}
+
+/// Waits for a client's first bytes of a request without a buffer of its
+/// own: the receive takes a buffer from the core's provided-buffer ring
+/// when bytes arrive (an io_uring receive with a buffer of its own would
+/// hold it for as long as the client idles), and they are copied into a
+/// read buffer from the core's spares at once. Should the ring be empty or
+/// unavailable, it reads into a buffer of its own. False: the client closed,
+/// failed or stayed silent past `deadline`.
+async fn recv_idle(ctx: &WorkerCtx, stream: &TcpStream, buf: &mut BytesMut, deadline: Instant) -> bool {
+    // The operation is submitted directly (compio's `read_managed` wraps it
+    // in two more futures): this future is most of what an idle connection
+    // costs.
+    let op = compio::runtime::Runtime::with_current(|rt| rt.buffer_pool())
+        .and_then(|pool| RecvManaged::new(stream.to_shared_fd(), &pool, super::IDLE_RECV_LEN, RecvFlags::empty()));
+    let got = match op {
+        Ok(op) => match timer::timeout_at(deadline, compio::runtime::submit(op)).await {
+            // SAFETY: the length is the kernel's, for the buffer it selected.
+            Ok(res) => unsafe { res.take_buffer() },
+            Err(_) => return false,
+        },
+        Err(e) => Err(e),
+    };
+    match got {
+        Ok(Some(lent)) if !lent.is_empty() => {
+            *buf = ctx.take_head_buf();
+            buf.extend_from_slice(&lent);
+            true
+        }
+        Ok(_) => false,
+        Err(_) => {
+            // No buffer in the ring (ENOBUFS) or no ring: read into one of
+            // the connection's own.
+            *buf = ctx.take_head_buf();
+            matches!(Box::pin(read_some(stream, buf, HEAD_BUF, deadline)).await, Ok(n) if n > 0)
+        }
+    }
+}
+
+/// Reads the rest of a request head whose first bytes are in `buf`, for at
+/// most `header_timeout`. `Ok(None)`: the client closed (close silently).
+/// `Err(status)`: answer with that status and close (408 on the timeout).
 async fn read_head(
-    t: &ListenerTimeouts,
+    header_timeout: Duration,
     limits: &http::Limits,
     stream: &TcpStream,
     buf: &mut BytesMut,
-    first: bool,
 ) -> Result<Option<RequestHead>, u16> {
-    let now = timer::now();
-    // A new connection gets the header timeout; an idle keep-alive one the
-    // keep-alive timeout until its next request starts.
-    let idle_deadline = now + if first { t.client_header } else { t.keepalive };
-    let mut head_deadline = None;
+    let deadline = timer::now() + header_timeout;
     loop {
-        if !buf.is_empty() {
-            match http::parse_request(buf, limits) {
-                Ok(Some(head)) => return Ok(Some(head)),
-                Ok(None) => {}
-                Err(e) => return Err(e.status()),
-            }
-            head_deadline.get_or_insert_with(|| timer::now() + t.client_header);
-        }
-        let deadline = head_deadline.unwrap_or(idle_deadline);
-        // Decided before the read: a timed-out read takes the buffer with it.
-        let started = head_deadline.is_some();
         match read_some(stream, buf, HEAD_BUF, deadline).await {
             Ok(0) | Err(ReadError::Io(_)) => return Ok(None),
             Ok(_) => {}
-            Err(ReadError::TimedOut) if started => return Err(408),
-            Err(ReadError::TimedOut) => return Ok(None),
+            Err(ReadError::TimedOut) => return Err(408),
+        }
+        match http::parse_request(buf, limits) {
+            Ok(Some(head)) => return Ok(Some(head)),
+            Ok(None) => {}
+            Err(e) => return Err(e.status()),
         }
     }
 }

@@ -10,7 +10,7 @@ use bytes::{Buf, BytesMut};
 use compio::io::AsyncWrite;
 use compio::net::TcpStream;
 
-use super::io::{ReadError, read_some, write_all, write_all_timeout};
+use super::io::{ReadError, read_some, write_all, write_all_timeout, write2_timeout};
 use super::{ListenerCtx, PoolStrategy, WorkerCtx};
 use super::{timer, upstream};
 use crate::balance::table::{bump, now_ms};
@@ -27,8 +27,18 @@ pub enum After {
 /// Limits on a backend's response head (as strict as for requests).
 const RESPONSE_LIMITS: http::Limits = http::Limits { max_head_size: 64 * 1024, max_headers: 128, max_uri_length: 0 };
 
-/// Bytes read from a backend per read while relaying a body.
+/// Spare room made before a read of a head or a request body.
 const RELAY_READ: usize = 16 * 1024;
+
+/// Spare room made before a read of a response body: large reads mean few
+/// operations and few, large segments to the client for big bodies (the
+/// relay buffers are this big, so it never grows them).
+const BODY_READ: usize = super::RELAY_BUF;
+
+/// Body bytes read with a response head up to this size are copied behind
+/// the rewritten head (one small write); larger ones go out by a vectored
+/// write without the copy.
+const INLINE_BODY: usize = 4096;
 
 /// Answers with an error status, then closes gracefully: shut down our
 /// side and drain what the client still sends for a moment, so the
@@ -645,11 +655,29 @@ async fn relay_response(
         BodyKind::Length(n) => {
             let mut rem = n;
             let take = rem.min(ubuf.len() as u64) as usize;
-            out.extend_from_slice(&ubuf[..take]);
-            ubuf.advance(take);
             rem -= take as u64;
-            if !ubuf.is_empty() {
+            if ubuf.len() > take {
+                // More than the body: the backend is broken, drop the excess
+                // and the connection.
                 reuse = false;
+                ubuf.truncate(take);
+            }
+            if take <= INLINE_BODY {
+                out.extend_from_slice(ubuf);
+                ubuf.clear();
+            } else {
+                // The head and the body bytes read with it leave in one
+                // vectored write, the body straight from the read buffer.
+                relayed += (out.len() + take) as u64;
+                match write2_timeout(client, std::mem::take(out), std::mem::take(ubuf), write_timeout).await {
+                    Ok((o, b)) => {
+                        *out = o;
+                        *ubuf = b;
+                    }
+                    Err(_) => return Resp::Broken,
+                }
+                out.clear();
+                ubuf.clear();
             }
             while rem > 0 {
                 // Flush what is pending, then relay straight from the read buffer.
@@ -752,7 +780,7 @@ async fn flush(client: &TcpStream, out: &mut Vec<u8>, timeout: Duration) -> Opti
 /// Reads more of a response body from the backend; false at EOF, on error
 /// or when it stays silent past `timeout` (the body is then cut short).
 async fn read_body(up: &TcpStream, ubuf: &mut BytesMut, timeout: Duration) -> bool {
-    matches!(read_some(up, ubuf, RELAY_READ, timer::now() + timeout).await, Ok(n) if n > 0)
+    matches!(read_some(up, ubuf, BODY_READ, timer::now() + timeout).await, Ok(n) if n > 0)
 }
 
 /// Relays bytes both ways (after a 101, or for a `mode = "tcp"`

@@ -55,3 +55,19 @@ pub async fn write_all_timeout<B: IoBuf>(stream: &TcpStream, data: B, timeout: D
         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
     }
 }
+
+/// Writes `a` then `b` in one vectored write (more if partial) within
+/// `timeout`, and gives both buffers back.
+pub async fn write2_timeout(
+    stream: &TcpStream,
+    a: Vec<u8>,
+    b: BytesMut,
+    timeout: Duration,
+) -> io::Result<(Vec<u8>, BytesMut)> {
+    let mut s = stream;
+    match timer::timeout(timeout, s.write_vectored_all((a, (b,)))).await {
+        Ok(BufResult(Ok(()), (a, (b,)))) => Ok((a, b)),
+        Ok(BufResult(Err(e), _)) => Err(e),
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
+    }
+}

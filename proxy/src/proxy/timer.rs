@@ -33,8 +33,10 @@ const SLOTS: usize = 256;
 struct Entry {
     /// Tick at or after which the timer fires.
     due: u64,
-    /// Bumped on release, so stale bucket references are recognised.
+    /// Bumped on release, so a stale key is recognised.
     generation: u32,
+    /// Position in `buckets[due % SLOTS]` while armed.
+    pos: u32,
     armed: bool,
     fired: bool,
     waker: Option<Waker>,
@@ -50,7 +52,12 @@ struct Wheel {
     now: Instant,
     entries: Vec<Entry>,
     free: Vec<u32>,
-    buckets: Vec<Vec<(u32, u32)>>,
+    /// Armed entries by `due % SLOTS`. A released timer is removed from its
+    /// bucket at once (swap-remove; the moved entry's `pos` is fixed up), so
+    /// the wheel holds exactly the armed timers: under load nearly every
+    /// timer is released long before it is due, and lazy removal would keep
+    /// a reference per request for a whole timeout.
+    buckets: Vec<Vec<u32>>,
     armed: usize,
     ticker: TickerState,
 }
@@ -92,36 +99,50 @@ impl Wheel {
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
-                self.entries.push(Entry { due: 0, generation: 0, armed: false, fired: false, waker: None });
+                self.entries.push(Entry { due: 0, generation: 0, pos: 0, armed: false, fired: false, waker: None });
                 (self.entries.len() - 1) as u32
             }
         };
+        let bucket = &mut self.buckets[due as usize % SLOTS];
         let e = &mut self.entries[idx as usize];
         e.due = due;
         e.armed = true;
         e.fired = false;
-        let generation = e.generation;
-        self.buckets[due as usize % SLOTS].push((idx, generation));
+        e.pos = bucket.len() as u32;
+        bucket.push(idx);
         self.armed += 1;
-        Some((idx, generation))
+        Some((idx, e.generation))
+    }
+
+    /// Takes an armed entry out of its bucket.
+    fn unlink(&mut self, idx: u32) {
+        let e = &self.entries[idx as usize];
+        let bucket = &mut self.buckets[e.due as usize % SLOTS];
+        let pos = e.pos as usize;
+        bucket.swap_remove(pos);
+        if let Some(&moved) = bucket.get(pos) {
+            self.entries[moved as usize].pos = pos as u32;
+        }
+        self.entries[idx as usize].armed = false;
+        self.armed -= 1;
     }
 
     fn release(&mut self, (idx, generation): (u32, u32)) {
         // A key from before a reset (its runtime ended) may not exist.
-        let Some(e) = self.entries.get_mut(idx as usize) else { return };
+        let Some(e) = self.entries.get(idx as usize) else { return };
         if e.generation != generation {
             return;
         }
         if e.armed {
-            self.armed -= 1;
+            self.unlink(idx);
         }
-        e.armed = false;
+        let e = &mut self.entries[idx as usize];
         e.generation = e.generation.wrapping_add(1);
         e.waker = None;
         self.free.push(idx);
     }
 
-    /// Fires every timer due by `now_tick`. Returns the wakers to call
+    /// Fires every timer due by `now_tick`, collecting the wakers to call
     /// (outside the borrow).
     fn advance(&mut self, now_tick: u64, wake: &mut Vec<Waker>) {
         let from = self.current + 1;
@@ -129,35 +150,21 @@ impl Wheel {
         let to = now_tick.min(self.current + SLOTS as u64);
         for t in from..=to {
             let slot = t as usize % SLOTS;
-            let mut bucket = std::mem::take(&mut self.buckets[slot]);
-            let mut keep = 0;
-            for i in 0..bucket.len() {
-                let (idx, generation) = bucket[i];
+            let mut i = 0;
+            while i < self.buckets[slot].len() {
+                let idx = self.buckets[slot][i];
+                if self.entries[idx as usize].due > now_tick {
+                    // Due in a later revolution.
+                    i += 1;
+                    continue;
+                }
+                // Swap-remove puts another entry at `i`: look at it next.
+                self.unlink(idx);
                 let e = &mut self.entries[idx as usize];
-                if e.generation != generation || !e.armed {
-                    continue;
-                }
-                if e.due > now_tick {
-                    // Due in a later revolution (or later in this catch-up).
-                    bucket[keep] = (idx, generation);
-                    keep += 1;
-                    continue;
-                }
-                e.armed = false;
                 e.fired = true;
-                self.armed -= 1;
                 if let Some(w) = e.waker.take() {
                     wake.push(w);
                 }
-            }
-            bucket.truncate(keep);
-            // Keep the allocation: put the (possibly emptied) bucket back,
-            // merging anything armed into it meanwhile (nothing can be).
-            let slot_now = &mut self.buckets[slot];
-            if slot_now.is_empty() {
-                *slot_now = bucket;
-            } else {
-                slot_now.extend_from_slice(&bucket);
             }
         }
         self.current = now_tick;
@@ -342,6 +349,8 @@ mod tests {
             }
             WHEEL.with_borrow(|w| {
                 assert_eq!(w.armed, 0);
+                // Released timers leave nothing behind in the buckets.
+                assert_eq!(w.buckets.iter().map(Vec::len).sum::<usize>(), 0);
                 // Slots are reused: a thousand sequential timers need one.
                 assert!(w.entries.len() <= 2, "{} entries", w.entries.len());
             });
@@ -413,6 +422,39 @@ mod tests {
                 assert_eq!(r, Err(Elapsed));
             });
         }
+    }
+
+    #[test]
+    fn releasing_timers_that_share_a_bucket_keeps_the_others_armed() {
+        // Same deadline: all in one bucket; every other one is cancelled by
+        // its future finishing first, which swap-removes it.
+        rt().block_on(async {
+            let fired = std::rc::Rc::new(std::cell::Cell::new(0));
+            let mut tasks = Vec::new();
+            for i in 0..64u64 {
+                let fired = fired.clone();
+                tasks.push(compio::runtime::spawn(async move {
+                    let inner = async move {
+                        if i % 2 == 0 {
+                            compio::time::sleep(Duration::from_millis(5)).await;
+                        } else {
+                            std::future::pending::<()>().await;
+                        }
+                    };
+                    if timeout(Duration::from_millis(200), inner).await.is_err() {
+                        fired.set(fired.get() + 1);
+                    }
+                }));
+            }
+            for t in tasks {
+                let _ = t.await;
+            }
+            assert_eq!(fired.get(), 32);
+            WHEEL.with_borrow(|w| {
+                assert_eq!(w.armed, 0);
+                assert_eq!(w.buckets.iter().map(Vec::len).sum::<usize>(), 0);
+            });
+        });
     }
 
     #[test]
