@@ -10,7 +10,8 @@ use bytes::{Buf, BytesMut};
 use compio::io::AsyncWrite;
 use compio::net::TcpStream;
 
-use super::io::{ReadError, read_some, write_all, write_all_timeout, write2_timeout};
+use super::io::{ReadError, read_at_most, read_some, write_all, write_all_timeout, write2_timeout};
+use super::splice::{self, SpliceError};
 use super::{ListenerCtx, PoolStrategy, WorkerCtx};
 use super::{timer, upstream};
 use crate::balance::table::{bump, now_ms};
@@ -34,6 +35,11 @@ const RELAY_READ: usize = 16 * 1024;
 /// operations and few, large segments to the client for big bodies (the
 /// relay buffers are this big, so it never grows them).
 const BODY_READ: usize = super::RELAY_BUF;
+
+/// A response body with at least this much still to come is spliced
+/// (backend → pipe → client, no copy); a smaller rest is cheaper to copy
+/// than the pipe's extra system calls.
+const SPLICE_MIN: u64 = 16 * 1024;
 
 /// Body bytes read with a response head up to this size are copied behind
 /// the rewritten head (one small write); larger ones go out by a vectored
@@ -379,8 +385,7 @@ pub async fn handle(
         }
         let mut ubuf = ctx.take_buf();
         let resp =
-            relay_response(pool, client, &up, &mut ubuf, &mut scratch, &info, extra.as_bytes(), t0, server, ctx.core)
-                .await;
+            relay_response(ctx, pool, client, &up, &mut ubuf, &mut scratch, &info, extra.as_bytes(), t0, server).await;
         match resp {
             Resp::Failed { status, retryable } => {
                 ctx.give_buf(ubuf);
@@ -567,6 +572,7 @@ async fn stream_body(
 /// head to the client and streams the body with the right framing.
 #[allow(clippy::too_many_arguments)]
 async fn relay_response(
+    ctx: &WorkerCtx,
     pool: &Pool,
     client: &TcpStream,
     up: &TcpStream,
@@ -576,9 +582,8 @@ async fn relay_response(
     extra: &[u8],
     t0: Instant,
     server: &Server,
-    core_idx: usize,
 ) -> Resp {
-    let core = server.stats.core(core_idx);
+    let core = server.stats.core(ctx.core);
     let timeout = pool.config.timeouts.response;
     let write_timeout = timeout.max(Duration::from_secs(5));
     let mut relayed_1xx = false;
@@ -608,7 +613,8 @@ async fn relay_response(
             }
         }
         let had_bytes = !ubuf.is_empty();
-        match read_some(up, ubuf, RELAY_READ, t0 + timeout).await {
+        // Bounded, so a large body mostly stays in the socket for `splice`.
+        match read_at_most(up, ubuf, RELAY_READ, t0 + timeout).await {
             Ok(n) if n > 0 => {}
             Ok(_) | Err(ReadError::Io(_)) => {
                 return if relayed_1xx { Resp::Broken } else { Resp::Failed { status: 502, retryable: !had_bytes } };
@@ -678,6 +684,24 @@ async fn relay_response(
                 }
                 out.clear();
                 ubuf.clear();
+            }
+            if rem >= SPLICE_MIN
+                && let Some(pipe) = ctx.take_pipe()
+            {
+                match flush(client, out, write_timeout).await {
+                    Some(n) => relayed += n,
+                    None => return Resp::Broken,
+                }
+                match splice::relay(&pipe, up, client, rem, timeout, write_timeout).await {
+                    Ok(()) => {
+                        ctx.give_pipe(pipe);
+                        relayed += rem;
+                        rem = 0;
+                    }
+                    // Nothing moved: copy instead (the pipe is still empty).
+                    Err(SpliceError::Unsupported) => ctx.give_pipe(pipe),
+                    Err(_) => return Resp::Broken,
+                }
             }
             while rem > 0 {
                 // Flush what is pending, then relay straight from the read buffer.

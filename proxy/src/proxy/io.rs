@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use compio::BufResult;
-use compio::buf::IoBuf;
-use compio::io::{AsyncReadExt, AsyncWriteExt};
+use compio::buf::{IntoInner, IoBuf};
+use compio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use compio::net::TcpStream;
 
 use super::timer;
@@ -34,6 +34,27 @@ pub async fn read_some(
     match timer::timeout_at(deadline, s.append(taken)).await {
         Ok(BufResult(res, b)) => {
             *buf = b;
+            res.map_err(ReadError::Io)
+        }
+        Err(_) => Err(ReadError::TimedOut),
+    }
+}
+
+/// Appends between 1 and `max` bytes to `buf`, or returns `Ok(0)` at EOF
+/// (a bounded [`read_some`]: it leaves the rest in the socket).
+pub async fn read_at_most(
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    max: usize,
+    deadline: Instant,
+) -> Result<usize, ReadError> {
+    buf.reserve(max);
+    let taken = std::mem::take(buf);
+    let len = taken.len();
+    let mut s = stream;
+    match timer::timeout_at(deadline, s.read(taken.slice(len..len + max))).await {
+        Ok(BufResult(res, b)) => {
+            *buf = b.into_inner();
             res.map_err(ReadError::Io)
         }
         Err(_) => Err(ReadError::TimedOut),

@@ -8,6 +8,7 @@
 mod conn;
 mod forward;
 mod io;
+mod splice;
 pub mod status;
 mod tcp;
 pub mod timer;
@@ -70,6 +71,8 @@ pub struct WorkerCtx {
     /// Spare client read buffers: a connection holds one only while a
     /// request is in progress (or pipelined bytes wait).
     head_bufs: RefCell<Vec<BytesMut>>,
+    /// Spare pipes for spliced body relays.
+    pipes: RefCell<Vec<splice::Pipe>>,
     /// This core's plugin instances, when plugins are configured.
     plugins: Option<CorePlugins>,
 }
@@ -80,6 +83,8 @@ pub struct WorkerCtx {
 pub const IDLE_RECV_BUFS: u16 = 1024;
 /// Size of a provided buffer: a typical request head fits in one.
 pub const IDLE_RECV_LEN: usize = 4096;
+/// Pipes kept per core for spliced relays (two descriptors each).
+const SPARE_PIPES: usize = 64;
 /// Client read buffers kept per core for reuse.
 const SPARE_HEAD_BUFS: usize = 256;
 
@@ -105,6 +110,7 @@ impl WorkerCtx {
             draining: Cell::new(false),
             bufs: RefCell::new(Vec::new()),
             head_bufs: RefCell::new(Vec::new()),
+            pipes: RefCell::new(Vec::new()),
         })
     }
 
@@ -140,6 +146,21 @@ impl WorkerCtx {
         let mut b = self.head_bufs.borrow_mut().pop().unwrap_or_default();
         b.reserve(conn::HEAD_BUF);
         b
+    }
+
+    /// A pipe for a spliced relay (`None` if none can be made: out of
+    /// descriptors, say; the relay then copies).
+    pub fn take_pipe(&self) -> Option<splice::Pipe> {
+        let spare = self.pipes.borrow_mut().pop();
+        spare.or_else(|| splice::Pipe::new().ok())
+    }
+
+    /// Takes back a pipe a relay emptied.
+    pub fn give_pipe(&self, pipe: splice::Pipe) {
+        let mut pipes = self.pipes.borrow_mut();
+        if pipes.len() < SPARE_PIPES {
+            pipes.push(pipe);
+        }
     }
 
     /// Takes back an empty client read buffer (one that grew past the usual
