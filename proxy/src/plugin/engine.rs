@@ -52,6 +52,20 @@ pub fn new_engine(cores: usize, memory_limit: usize) -> Result<Engine, String> {
         // a trap then costs no page faults for the first stack and data.
         .linear_memory_keep_resident(64 << 10);
 
+    match Engine::new(&config(InstanceAllocationStrategy::Pooling(pool))) {
+        Ok(engine) => Ok(engine),
+        // The pool reserves its address space up front (guard regions per
+        // memory): an address-space limit (`ulimit -v`, valgrind) refuses
+        // it. Allocating per instance works there, a little slower.
+        Err(pooling) => {
+            tracing::warn!(error = %pooling, "WASM pooling allocator unavailable, allocating plugin instances on demand");
+            Engine::new(&config(InstanceAllocationStrategy::OnDemand))
+                .map_err(|e| format!("cannot set up the WASM engine: {e} (pooling allocator: {pooling})"))
+        }
+    }
+}
+
+fn config(strategy: InstanceAllocationStrategy) -> Config {
     let mut config = Config::new();
     config
         .wasm_component_model(true)
@@ -61,8 +75,8 @@ pub fn new_engine(cores: usize, memory_limit: usize) -> Result<Engine, String> {
         // Backtraces are collected on every trap; a trapping plugin is
         // reported by its trap code, so skip the stack walk.
         .wasm_backtrace_max_frames(None)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    Engine::new(&config).map_err(|e| format!("cannot set up the WASM engine: {e}"))
+        .allocation_strategy(strategy);
+    config
 }
 
 /// The epoch ticker thread ("fastlb-epoch"): advances the engine's epoch

@@ -251,7 +251,7 @@ pub async fn handle(
     };
     let expect_continue = head.expect_continue && head.minor_version >= 1;
 
-    let mut out = Vec::with_capacity(head.head_len + 256);
+    let mut out = ctx.take_vec();
     let opts = http::ForwardOpts {
         client_ip: peer.ip(),
         forward_headers: lconf.forward_headers,
@@ -293,7 +293,7 @@ pub async fn handle(
     let idempotent = info.method.is_idempotent();
 
     // Response heads are built here, so `out` keeps the request for a retry.
-    let mut scratch = Vec::new();
+    let mut scratch = ctx.take_vec();
     let retries = pool.config.retries;
     let mut tried = 0u64;
     let mut attempt = 0u32;
@@ -337,8 +337,8 @@ pub async fn handle(
         };
 
         let t0 = Instant::now();
-        let (res, o) = write_all(&up, out).await;
-        out = o;
+        let (res, o) = write_all(&up, std::mem::take(&mut *out)).await;
+        *out = o;
         if res.is_err() {
             bump(&core.errors, 1);
             // Nothing of it was processed when a reused connection turns out

@@ -71,6 +71,8 @@ pub struct WorkerCtx {
     /// Spare client read buffers: a connection holds one only while a
     /// request is in progress (or pipelined bytes wait).
     head_bufs: RefCell<Vec<BytesMut>>,
+    /// Spare vectors for forwarded heads and response heads.
+    vecs: RefCell<Vec<Vec<u8>>>,
     /// Spare pipes for spliced body relays.
     pipes: RefCell<Vec<splice::Pipe>>,
     /// This core's plugin instances, when plugins are configured.
@@ -83,6 +85,9 @@ pub struct WorkerCtx {
 pub const IDLE_RECV_BUFS: u16 = 1024;
 /// Size of a provided buffer: a typical request head fits in one.
 pub const IDLE_RECV_LEN: usize = 4096;
+/// Initial capacity of a spare head vector, and how many a core keeps.
+const SPARE_VEC: usize = 1024;
+const SPARE_VECS: usize = 256;
 /// Pipes kept per core for spliced relays (two descriptors each).
 const SPARE_PIPES: usize = 64;
 /// Client read buffers kept per core for reuse.
@@ -111,6 +116,7 @@ impl WorkerCtx {
             bufs: RefCell::new(Vec::new()),
             head_bufs: RefCell::new(Vec::new()),
             pipes: RefCell::new(Vec::new()),
+            vecs: RefCell::new(Vec::new()),
         })
     }
 
@@ -148,6 +154,12 @@ impl WorkerCtx {
         b
     }
 
+    /// An empty vector for a head, given back to this core when dropped.
+    pub fn take_vec(&self) -> SpareVec<'_> {
+        let v = self.vecs.borrow_mut().pop().unwrap_or_else(|| Vec::with_capacity(SPARE_VEC));
+        SpareVec { ctx: self, v }
+    }
+
     /// A pipe for a spliced relay (`None` if none can be made: out of
     /// descriptors, say; the relay then copies).
     pub fn take_pipe(&self) -> Option<splice::Pipe> {
@@ -170,6 +182,41 @@ impl WorkerCtx {
         if bufs.len() < SPARE_HEAD_BUFS && buf.capacity() <= conn::HEAD_BUF * 4 {
             buf.clear();
             bufs.push(buf);
+        }
+    }
+}
+
+/// A head-sized vector on loan from the core's spares (see
+/// [`WorkerCtx::take_vec`]); it goes back, emptied, when dropped, unless it
+/// grew large.
+pub struct SpareVec<'a> {
+    ctx: &'a WorkerCtx,
+    v: Vec<u8>,
+}
+
+impl std::ops::Deref for SpareVec<'_> {
+    type Target = Vec<u8>;
+
+    fn deref(&self) -> &Vec<u8> {
+        &self.v
+    }
+}
+
+impl std::ops::DerefMut for SpareVec<'_> {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.v
+    }
+}
+
+impl Drop for SpareVec<'_> {
+    fn drop(&mut self) {
+        let mut v = std::mem::take(&mut self.v);
+        if v.capacity() <= SPARE_VEC * 4
+            && let Ok(mut spares) = self.ctx.vecs.try_borrow_mut()
+            && spares.len() < SPARE_VECS
+        {
+            v.clear();
+            spares.push(v);
         }
     }
 }
