@@ -251,3 +251,28 @@ fn post_never_goes_out_on_an_upstream_connection_the_backend_closed() {
         assert_eq!(r.text(), "payload");
     }
 }
+
+/// The same for a body large enough to be spliced (backend → pipe →
+/// client): the client gets every byte the backend sent, then a close,
+/// never a hang and never a complete-looking response.
+#[test]
+fn backend_closing_mid_spliced_body_closes_the_client_after_the_bytes_it_sent() {
+    const SENT: usize = 300 * 1024;
+    let raw = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{}", 4 << 20, "s".repeat(SENT));
+    let b = Backend::with_mode("cut", Mode::Raw(Box::leak(raw.into_boxed_str())));
+    let proxy = Proxy::cli(&[&b], &[]);
+    let mut c = Client::connect(proxy.addr);
+    c.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    let mut resp = c.try_read_head().expect("the head is relayed before the body is cut");
+    assert_eq!(resp.status, 200);
+    let mut got = 0usize;
+    let mut intact = true;
+    let res = c.read_body_with(&mut resp, "GET", &mut |chunk| {
+        got += chunk.len();
+        intact &= chunk.iter().all(|&x| x == b's');
+    });
+    let err = res.expect_err("a 4 MiB body cut at 300 KiB must not read as complete");
+    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
+    assert_eq!(got, SENT, "every byte the backend sent reaches the client");
+    assert!(intact, "body bytes corrupted");
+}
