@@ -82,7 +82,7 @@ pub struct WorkerCtx {
 /// Buffers in each core's provided-buffer ring (see `conn`): enough for
 /// every completion of one busy event-loop turn; when the ring runs dry a
 /// read falls back to the connection's own buffer.
-pub const IDLE_RECV_BUFS: u16 = 1024;
+pub const IDLE_RECV_BUFS: u16 = 256;
 /// Size of a provided buffer: a typical request head fits in one.
 pub const IDLE_RECV_LEN: usize = 4096;
 /// Initial capacity of a spare head vector, and how many a core keeps.
