@@ -8,7 +8,7 @@
 mod conn;
 mod forward;
 mod io;
-mod splice;
+pub(crate) mod splice;
 pub mod status;
 mod tcp;
 pub mod timer;
@@ -299,6 +299,8 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, lctx: Rc<ListenerCtx>, listener: TcpLis
             continue;
         }
         let _ = stream.set_nodelay(true);
+        // For splice(2), which follows the socket's own blocking flag.
+        splice::set_nonblocking(std::os::fd::AsRawFd::as_raw_fd(&stream));
         let (c, l) = (Rc::clone(&ctx), Rc::clone(&lctx));
         match lctx.mode {
             ListenerMode::Http => compio::runtime::spawn(conn::serve_client(c, l, stream, peer)).detach(),

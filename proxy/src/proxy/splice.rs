@@ -116,6 +116,17 @@ pub async fn relay(
     Ok(())
 }
 
+/// Puts a socket in non-blocking mode. compio's io_uring sockets are
+/// blocking (io_uring does not need the flag), but splice(2) on a socket
+/// follows the socket's own flag (`SPLICE_F_NONBLOCK` only covers the pipe):
+/// a blocking one would stall the whole core until the peer sends or reads.
+/// io_uring operations on the socket are unaffected.
+pub fn set_nonblocking(fd: i32) {
+    // SAFETY: plain fcntl on a descriptor the caller owns; F_SETFL only
+    // changes the status flags (O_NONBLOCK here).
+    unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK) };
+}
+
 fn splice(from: i32, to: i32, len: usize) -> io::Result<usize> {
     // SAFETY: plain descriptors owned by the caller; null offsets (pipes and
     // sockets have none).

@@ -100,6 +100,7 @@ pub async fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStrea
     match timer::timeout(timeout, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => {
             s.set_nodelay(true)?;
+            super::splice::set_nonblocking(s.as_raw_fd());
             Ok(s)
         }
         Ok(Err(e)) => Err(e),
