@@ -13,7 +13,8 @@
 //! - [`http`]: strict HTTP/1.1 head parsing (httparse + RFC 9110/9112 checks),
 //!   chunked decoding, head rewriting for forwarding.
 //! - [`proxy`]: the data path of one core: accept, parse, choose, forward,
-//!   stream, retry; the per-core upstream keep-alive pool.
+//!   stream (large bodies spliced), retry; the per-core upstream keep-alive
+//!   pool and the per-core timer wheel for I/O deadlines.
 //! - [`runtime`]: one pinned thread per core, each with its own io_uring
 //!   runtime and SO_REUSEPORT listener; start-up and graceful shutdown.
 //! - [`control`]: the control side's contract (`ControlApi`) and snapshots.

@@ -1,5 +1,8 @@
-//! The data path of one worker core: accept loop, client connections,
-//! forwarding with retries, the per-core upstream pool.
+//! The data path of one worker core: accept loop, client connections
+//! (`conn`: idle ones hold no buffer), forwarding with retries (`forward`),
+//! zero-copy relay of large bodies (`splice`), the per-core upstream pool
+//! (`upstream`) and deadline timers (`timer`). BENCHMARKS.md has what each
+//! costs and why it is built this way.
 //!
 //! Everything here runs on one core's compio runtime: state is `Rc`/`Cell`/
 //! `RefCell`; the only shared things are the arc-swapped backend table and
