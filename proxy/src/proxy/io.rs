@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use compio::BufResult;
 use compio::buf::{IntoInner, IoBuf};
-use compio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use compio::io::{AsyncRead, AsyncWriteExt};
 use compio::net::TcpStream;
 
 use super::timer;
@@ -20,8 +20,8 @@ pub enum ReadError {
     Io(#[allow(dead_code)] io::Error),
 }
 
-/// Appends at least one byte to `buf` (reserving `min_spare` first), or
-/// returns `Ok(0)` at EOF.
+/// Appends at least one byte to `buf` (reserving `min_spare` first, then
+/// filling whatever room it has), or returns `Ok(0)` at EOF.
 pub async fn read_some(
     stream: &TcpStream,
     buf: &mut BytesMut,
@@ -29,15 +29,8 @@ pub async fn read_some(
     deadline: Instant,
 ) -> Result<usize, ReadError> {
     buf.reserve(min_spare);
-    let taken = std::mem::take(buf);
-    let mut s = stream;
-    match timer::timeout_at(deadline, s.append(taken)).await {
-        Ok(BufResult(res, b)) => {
-            *buf = b;
-            res.map_err(ReadError::Io)
-        }
-        Err(_) => Err(ReadError::TimedOut),
-    }
+    let room = buf.capacity() - buf.len();
+    read_at_most(stream, buf, room, deadline).await
 }
 
 /// Appends between 1 and `max` bytes to `buf`, or returns `Ok(0)` at EOF
@@ -70,11 +63,8 @@ pub async fn write_all<B: IoBuf>(stream: &TcpStream, data: B) -> (io::Result<()>
 
 /// Writes all of `data` within `timeout`.
 pub async fn write_all_timeout<B: IoBuf>(stream: &TcpStream, data: B, timeout: Duration) -> io::Result<B> {
-    match timer::timeout(timeout, write_all(stream, data)).await {
-        Ok((Ok(()), b)) => Ok(b),
-        Ok((Err(e), _)) => Err(e),
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
-    }
+    let mut s = stream;
+    within(timeout, s.write_all(data)).await
 }
 
 /// Writes `a` then `b` in one vectored write (more if partial) within
@@ -86,8 +76,13 @@ pub async fn write2_timeout(
     timeout: Duration,
 ) -> io::Result<(Vec<u8>, BytesMut)> {
     let mut s = stream;
-    match timer::timeout(timeout, s.write_vectored_all((a, (b,)))).await {
-        Ok(BufResult(Ok(()), (a, (b,)))) => Ok((a, b)),
+    within(timeout, s.write_vectored_all((a, (b,)))).await.map(|(a, (b,))| (a, b))
+}
+
+/// Runs a whole write within `timeout`; the buffers come back on success.
+async fn within<T>(timeout: Duration, write: impl Future<Output = BufResult<(), T>>) -> io::Result<T> {
+    match timer::timeout(timeout, write).await {
+        Ok(BufResult(Ok(()), b)) => Ok(b),
         Ok(BufResult(Err(e), _)) => Err(e),
         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
     }
