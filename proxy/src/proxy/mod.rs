@@ -70,14 +70,14 @@ pub struct WorkerCtx {
     /// Set once shutdown starts: responses then carry `Connection: close`.
     pub draining: Cell<bool>,
     /// Spare relay buffers, so a request does not allocate one.
-    bufs: RefCell<Vec<BytesMut>>,
+    bufs: Spares<BytesMut>,
     /// Spare client read buffers: a connection holds one only while a
     /// request is in progress (or pipelined bytes wait).
-    head_bufs: RefCell<Vec<BytesMut>>,
+    head_bufs: Spares<BytesMut>,
     /// Spare vectors for forwarded heads and response heads.
-    vecs: RefCell<Vec<Vec<u8>>>,
+    vecs: Spares<Vec<u8>>,
     /// Spare pipes for spliced body relays.
-    pipes: RefCell<Vec<splice::Pipe>>,
+    pipes: Spares<splice::Pipe>,
     /// This core's plugin instances, when plugins are configured.
     plugins: Option<CorePlugins>,
 }
@@ -95,6 +95,8 @@ const SPARE_VECS: usize = 256;
 const SPARE_PIPES: usize = 64;
 /// Client read buffers kept per core for reuse.
 const SPARE_HEAD_BUFS: usize = 256;
+/// Relay buffers kept per core for reuse.
+const SPARE_RELAY_BUFS: usize = 64;
 
 /// Size of a relay buffer (response heads and bodies). nginx relays up to
 /// 8 × 16 KiB per turn; one 128 KiB read does the same in one operation.
@@ -116,10 +118,10 @@ impl WorkerCtx {
             upstreams: RefCell::new(UpstreamPool::default()),
             in_flight: Cell::new(0),
             draining: Cell::new(false),
-            bufs: RefCell::new(Vec::new()),
-            head_bufs: RefCell::new(Vec::new()),
-            pipes: RefCell::new(Vec::new()),
-            vecs: RefCell::new(Vec::new()),
+            bufs: Spares::new(SPARE_RELAY_BUFS),
+            head_bufs: Spares::new(SPARE_HEAD_BUFS),
+            pipes: Spares::new(SPARE_PIPES),
+            vecs: Spares::new(SPARE_VECS),
         })
     }
 
@@ -136,55 +138,71 @@ impl WorkerCtx {
     }
 
     pub fn take_buf(&self) -> BytesMut {
-        self.bufs.borrow_mut().pop().unwrap_or_else(|| BytesMut::with_capacity(RELAY_BUF))
+        self.bufs.take().unwrap_or_else(|| BytesMut::with_capacity(RELAY_BUF))
     }
 
     pub fn give_buf(&self, mut buf: BytesMut) {
-        let mut bufs = self.bufs.borrow_mut();
-        // Keep a few; a buffer that grew (a big head) is not worth keeping.
-        if bufs.len() < 64 && buf.capacity() <= RELAY_BUF * 2 {
+        // A buffer that grew (a big head) is not worth keeping.
+        if buf.capacity() <= RELAY_BUF * 2 {
             buf.clear();
-            bufs.push(buf);
+            self.bufs.give(buf);
         }
     }
-}
 
-impl WorkerCtx {
     /// A client read buffer with room for a head.
     pub fn take_head_buf(&self) -> BytesMut {
-        let mut b = self.head_bufs.borrow_mut().pop().unwrap_or_default();
+        let mut b = self.head_bufs.take().unwrap_or_default();
         b.reserve(conn::HEAD_BUF);
         b
     }
 
+    /// Takes back an empty client read buffer (one that grew past the usual
+    /// head size is dropped instead).
+    pub fn give_head_buf(&self, mut buf: BytesMut) {
+        if buf.capacity() <= conn::HEAD_BUF * 4 {
+            buf.clear();
+            self.head_bufs.give(buf);
+        }
+    }
+
     /// An empty vector for a head, given back to this core when dropped.
     pub fn take_vec(&self) -> SpareVec<'_> {
-        let v = self.vecs.borrow_mut().pop().unwrap_or_else(|| Vec::with_capacity(SPARE_VEC));
+        let v = self.vecs.take().unwrap_or_else(|| Vec::with_capacity(SPARE_VEC));
         SpareVec { ctx: self, v }
     }
 
     /// A pipe for a spliced relay (`None` if none can be made: out of
     /// descriptors, say; the relay then copies).
     pub fn take_pipe(&self) -> Option<splice::Pipe> {
-        let spare = self.pipes.borrow_mut().pop();
-        spare.or_else(|| splice::Pipe::new().ok())
+        self.pipes.take().or_else(|| splice::Pipe::new().ok())
     }
 
     /// Takes back a pipe a relay emptied.
     pub fn give_pipe(&self, pipe: splice::Pipe) {
-        let mut pipes = self.pipes.borrow_mut();
-        if pipes.len() < SPARE_PIPES {
-            pipes.push(pipe);
-        }
+        self.pipes.give(pipe);
+    }
+}
+
+/// Objects one core keeps for reuse (buffers, pipes), at most `max`.
+struct Spares<T> {
+    items: RefCell<Vec<T>>,
+    max: usize,
+}
+
+impl<T> Spares<T> {
+    fn new(max: usize) -> Self {
+        Spares { items: RefCell::new(Vec::new()), max }
     }
 
-    /// Takes back an empty client read buffer (one that grew past the usual
-    /// head size is dropped instead).
-    pub fn give_head_buf(&self, mut buf: BytesMut) {
-        let mut bufs = self.head_bufs.borrow_mut();
-        if bufs.len() < SPARE_HEAD_BUFS && buf.capacity() <= conn::HEAD_BUF * 4 {
-            buf.clear();
-            bufs.push(buf);
+    fn take(&self) -> Option<T> {
+        self.items.borrow_mut().pop()
+    }
+
+    /// Keeps `item` unless `max` are kept already (then it is dropped).
+    fn give(&self, item: T) {
+        let mut items = self.items.borrow_mut();
+        if items.len() < self.max {
+            items.push(item);
         }
     }
 }
@@ -214,12 +232,9 @@ impl std::ops::DerefMut for SpareVec<'_> {
 impl Drop for SpareVec<'_> {
     fn drop(&mut self) {
         let mut v = std::mem::take(&mut self.v);
-        if v.capacity() <= SPARE_VEC * 4
-            && let Ok(mut spares) = self.ctx.vecs.try_borrow_mut()
-            && spares.len() < SPARE_VECS
-        {
+        if v.capacity() <= SPARE_VEC * 4 {
             v.clear();
-            spares.push(v);
+            self.ctx.vecs.give(v);
         }
     }
 }
