@@ -215,18 +215,20 @@ pub fn linker(engine: &Engine) -> Result<Linker<HostState>, String> {
     Ok(linker)
 }
 
-/// The method of a request from its token.
+/// The method of a request from its token, as the WIT enum (read by the
+/// HTTP parser's own token table).
 pub fn method_of(token: &[u8]) -> Method {
-    match token {
-        b"GET" => Method::Get,
-        b"HEAD" => Method::Head,
-        b"POST" => Method::Post,
-        b"PUT" => Method::Put,
-        b"DELETE" => Method::Delete,
-        b"OPTIONS" => Method::Options,
-        b"TRACE" => Method::Trace,
-        b"PATCH" => Method::Patch,
-        _ => Method::Other,
+    use crate::http::Method as H;
+    match H::from_bytes(token) {
+        H::Get => Method::Get,
+        H::Head => Method::Head,
+        H::Post => Method::Post,
+        H::Put => Method::Put,
+        H::Delete => Method::Delete,
+        H::Options => Method::Options,
+        H::Trace => Method::Trace,
+        H::Patch => Method::Patch,
+        H::Connect | H::Other => Method::Other,
     }
 }
 
