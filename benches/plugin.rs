@@ -4,7 +4,8 @@
 //!
 //! The plugins are the WAT fixtures of the host's tests
 //! (`proxy/src/plugin/testdata/fixture.wat`): one answering a fixed index,
-//! one doing round robin over the table it was given.
+//! one doing round robin over the table it was given, and one that gives a
+//! plan (`planner.plan`, equal shares), so first tries never call it.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -24,9 +25,16 @@ const ROUND_ROBIN: &str = "(if (result i32) (global.get $n) \
     (then (global.set $rr (i32.add (global.get $rr) (i32.const 1))) (i32.rem_u (global.get $rr) (global.get $n))) \
     (else (i32.const -1)))";
 
-/// A plugin core module from the fixture, with the world embedded.
-fn plugin(select: &str) -> Vec<u8> {
+/// `planner.plan` of the fixture (as in the host's tests).
+const PLAN_EXPORT: &str = r#"(func (export "fastlb:lb/planner@0.1.0#plan") (result i32) (i32.store (i32.const 224) (i32.const 256)) (i32.store (i32.const 228) (i32.const {PLAN_LEN})) (i32.const 224))"#;
+
+/// A plugin core module from the fixture, with the world embedded; its
+/// plan gives `plan` backends a share of 1 each (0: no plan).
+fn plugin(select: &str, plan: usize) -> Vec<u8> {
     let wat = FIXTURE
+        .replace("{PLAN}", PLAN_EXPORT)
+        .replace("{PLAN_LEN}", &plan.to_string())
+        .replace("{PLAN_DATA}", &"\\01\\00\\00\\00".repeat(plan))
         .replace("{SELECT}", select)
         .replace("{WANTS_PATH}", "00")
         .replace("{STICKY}", "00")
@@ -73,10 +81,16 @@ impl RequestFields for Fields {
 fn registry() -> Arc<PluginRegistry> {
     let config = PluginsConfig { call_timeout: Duration::from_millis(2), ..PluginsConfig::default() };
     let reg = PluginRegistry::new(&config, 1).expect("engine");
-    reg.insert_bytes("fixed", &plugin(FIXED)).expect("fixed loads");
-    reg.insert_bytes("rr", &plugin(ROUND_ROBIN)).expect("rr loads");
+    reg.insert_bytes("fixed", &plugin(FIXED, 0)).expect("fixed loads");
+    reg.insert_bytes("rr", &plugin(ROUND_ROBIN, 0)).expect("rr loads");
+    for n in SIZES {
+        reg.insert_bytes(&format!("planned{n}"), &plugin(FIXED, n)).expect("planned loads");
+    }
     reg
 }
+
+/// Pool sizes benchmarked.
+const SIZES: [usize; 2] = [8, 1_000];
 
 fn select(c: &mut Criterion) {
     let reg = registry();
@@ -88,17 +102,18 @@ fn select(c: &mut Criterion) {
         fields: &Fields,
     };
     let mut group = c.benchmark_group("plugin_select");
-    for n in [8, 1_000] {
+    for n in SIZES {
         let t = table(n);
         let pool = &t.pools[0];
         let builtin = build(pool);
         group.bench_function(BenchmarkId::new("builtin_round_robin", n), |b| {
             b.iter(|| choose(&*builtin, pool, 0, 0, 0, 0, None, Some(black_box(&view))))
         });
-        for name in ["fixed", "rr"] {
+        for name in ["fixed", "rr", &format!("planned{n}")] {
             let slot = Rc::new(CorePlugin::new(Arc::clone(&reg), name, "{}", 0));
             let wasm = WasmStrategy::new(slot, pool, build(pool));
-            group.bench_function(BenchmarkId::new(format!("wasm_{name}"), n), |b| {
+            let label = name.trim_end_matches(char::is_numeric);
+            group.bench_function(BenchmarkId::new(format!("wasm_{label}"), n), |b| {
                 b.iter(|| choose(&wasm, pool, 0, 0, 0, 0, None, Some(black_box(&view))))
             });
         }

@@ -128,10 +128,23 @@ pub trait Plugin: Default + 'static {
         let _ = (req, backend);
         None
     }
+
+    /// A plan: each backend's share of new requests until the next
+    /// `set_table` or `set_load` (element `i` for backend index `i`, one
+    /// per backend of the table; [`Table::plan`] builds it). Called after
+    /// each of those. While a plan is in force the host draws first tries
+    /// from it and does not call `select` for them (retries still call it).
+    ///
+    /// Give one only when `select` does not look at the request beyond
+    /// chance: its answer must depend only on the pushed table and load.
+    /// Default: empty, no plan (`select` is called for every request).
+    fn plan(&mut self) -> Vec<u32> {
+        Vec::new()
+    }
 }
 
-/// Exports a [`Plugin`] type as the plugin's `strategy` and `sticky`
-/// interfaces. Use once, in the plugin's `cdylib` crate:
+/// Exports a [`Plugin`] type as the plugin's `strategy`, `sticky` and
+/// `planner` interfaces. Use once, in the plugin's `cdylib` crate:
 /// `export_plugin!(MyPlugin);`.
 ///
 /// The exports exist only when building for `wasm32`; on the build machine
@@ -142,7 +155,7 @@ macro_rules! export_plugin {
     ($plugin:ty) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
-            use $crate::bindings::exports::fastlb::lb::{sticky, strategy};
+            use $crate::bindings::exports::fastlb::lb::{planner, sticky, strategy};
             use $crate::{Backend, Decision, Load, Plugin as _, PluginInfo, Request, SetCookie};
 
             static INSTANCE: $crate::__private::Instance<$plugin> = $crate::__private::Instance::new();
@@ -161,6 +174,12 @@ macro_rules! export_plugin {
                 }
                 fn select(req: Request, attempt: u32) -> ::core::option::Option<u32> {
                     INSTANCE.with(|p| p.select(&req, attempt))
+                }
+            }
+
+            impl planner::Guest for FastlbPluginExports {
+                fn plan() -> ::std::vec::Vec<u32> {
+                    INSTANCE.with(|p| p.plan())
                 }
             }
 
@@ -276,9 +295,10 @@ mod tests {
     }
 
     #[test]
-    fn sticky_hooks_default_to_nothing() {
+    fn sticky_hooks_and_plan_default_to_nothing() {
         let mut c = Counter::default();
         assert!(matches!(c.sticky_lookup(&request()), Decision::None));
         assert!(c.on_response(&request(), 0).is_none());
+        assert!(c.plan().is_empty());
     }
 }

@@ -111,11 +111,29 @@ impl Table {
         if primaries.is_empty() { take(true) } else { primaries }
     }
 
+    /// A plan for the host ([`crate::Plugin::plan`]) from `(index, share)`
+    /// pairs such as [`Group::two_choice_shares`] gives: one weight per
+    /// backend of the table, in index order, a share of 1 scaled to 2²⁴;
+    /// backends missing from `shares` get 0.
+    pub fn plan(&self, shares: impl IntoIterator<Item = (u32, f64)>) -> Vec<u32> {
+        let len = self.backends.iter().map(|b| b.index as usize + 1).max().unwrap_or(0);
+        let mut plan = vec![0; len];
+        for (index, share) in shares {
+            if let Some(slot) = plan.get_mut(index as usize) {
+                *slot = (share.clamp(0.0, 1.0) * PLAN_ONE).round() as u32;
+            }
+        }
+        plan
+    }
+
     /// How many times the backends were replaced.
     pub fn generation(&self) -> u64 {
         self.generation
     }
 }
+
+/// The plan weight of a share of 1 ([`Table::plan`]).
+const PLAN_ONE: f64 = (1u32 << 24) as f64;
 
 /// May take new traffic: healthy, not draining, some weight.
 pub fn is_usable(b: &Backend) -> bool {
@@ -213,6 +231,46 @@ impl Group {
         let pos = self.indices.iter().position(|&i| i == a).unwrap_or(0);
         let step = 1 + rng.below(self.len() as u32 - 1) as usize;
         Some((a, self.indices[(pos + step) % self.len()]))
+    }
+
+    /// Each member's chance to be chosen by power of two choices, as
+    /// `(index, probability)` pairs summing to 1: two distinct members are
+    /// drawn by weight (the first from the group, the second from the rest),
+    /// the one with the lower `key` wins, the first drawn on a tie. That is
+    /// `random_two` plus a comparison per request, in closed form (exact for
+    /// the draw without replacement that `random_two` approximates), so a
+    /// strategy can hand it to the host as a plan. O(n log n).
+    pub fn two_choice_shares<K: Ord>(&self, key: impl Fn(u32) -> K) -> Vec<(u32, f64)> {
+        let n = self.len();
+        if n == 1 {
+            return vec![(self.indices[0], 1.0)];
+        }
+        let total = self.total_weight() as f64;
+        // Worst first: the sums over members with a greater key grow as we go.
+        let mut order: Vec<(K, usize)> = (0..n).map(|m| (key(self.indices[m]), m)).collect();
+        order.sort_by(|a, b| b.0.cmp(&a.0));
+        let mut shares = vec![(0, 0.0); n];
+        // Over the members with a greater key: Σ w_j, and Σ p_j / (W − w_j)
+        // (p_j = w_j / W: drawn first; then i is drawn second with w_i / (W − w_j)).
+        let (mut above_w, mut above_h) = (0.0, 0.0);
+        let mut at = 0;
+        while at < n {
+            let end = at + order[at..].iter().take_while(|(k, _)| *k == order[at].0).count();
+            let tie_w: f64 = order[at..end].iter().map(|&(_, m)| f64::from(self.weights[m])).sum();
+            let mut tie_h = 0.0;
+            for &(_, m) in &order[at..end] {
+                let w = f64::from(self.weights[m]);
+                let (p, rest) = (w / total, total - w);
+                // Drawn first, it wins against any greater or equal key;
+                // drawn second, only against a greater one.
+                shares[m] = (self.indices[m], p * (above_w + tie_w - w) / rest + w * above_h);
+                tie_h += p / rest;
+            }
+            above_w += tie_w;
+            above_h += tie_h;
+            at = end;
+        }
+        shares
     }
 
     /// Weighted rendezvous (highest-random-weight) hashing: the member that
@@ -343,6 +401,39 @@ mod tests {
         }
         assert!((9_000..11_000).contains(&counts[0]), "{counts:?}");
         assert_eq!(Group::default().pick(5), None);
+    }
+
+    #[test]
+    fn plan_scales_shares_per_index() {
+        let mut t = Table::new();
+        t.set_backends(vec![backend(0, 10), backend(1, 10), backend(2, 10)]);
+        assert_eq!(t.plan([(1, 0.25), (2, 0.75), (9, 1.0)]), [0, 1 << 22, 3 << 22], "index 9 is not in the table");
+        assert_eq!(t.plan([(0, 1.5), (1, -1.0)]), [1 << 24, 0, 0], "clamped to 0..=1");
+        assert!(Table::new().plan([(0, 1.0)]).is_empty());
+    }
+
+    #[test]
+    fn two_choice_shares_match_drawing_pairs() {
+        let g = Group::from_weights([(0, 100), (1, 200), (2, 300), (3, 400), (4, 0)]);
+        let key = |i: u32| [5, 1, 5, 9, 0][i as usize];
+        let shares = g.two_choice_shares(key);
+        assert_eq!(shares.iter().map(|s| s.0).collect::<Vec<_>>(), [0, 1, 2, 3], "zero weight is no member");
+        let sum: f64 = shares.iter().map(|s| s.1).sum();
+        assert!((sum - 1.0).abs() < 1e-12, "{shares:?}");
+        // Against the pairs themselves: enumerate every ordered pair exactly.
+        let w = [100.0, 200.0, 300.0, 400.0];
+        let mut want = [0.0; 4];
+        for a in 0..4 {
+            for b in (0..4).filter(|&b| b != a) {
+                let p = w[a] / 1000.0 * w[b] / (1000.0 - w[a]);
+                want[if key(b as u32) < key(a as u32) { b } else { a }] += p;
+            }
+        }
+        for (i, &(_, s)) in shares.iter().enumerate() {
+            assert!((s - want[i]).abs() < 1e-12, "member {i}: {s} vs {}", want[i]);
+        }
+        assert_eq!(Group::from_weights([(7, 3)]).two_choice_shares(|_| 0), [(7, 1.0)]);
+        assert!(Group::default().two_choice_shares(|_| 0).is_empty());
     }
 
     #[test]

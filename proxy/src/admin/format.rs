@@ -383,16 +383,17 @@ pub fn plugins_text(plugins: &[PluginStat]) -> String {
         return "no plugins loaded".into();
     }
     let mut out = format!(
-        "{:<20} {:<8} {:>4} {:>10} {:>7} {:>6} {:>8} {:>9}  {:<16} {}\n",
-        "PLUGIN", "STATE", "GEN", "CALLS", "ERRORS", "TRAPS", "TIMEOUTS", "AVG NS", "HASH", "FILE"
+        "{:<20} {:<8} {:>4} {:>10} {:>10} {:>7} {:>6} {:>8} {:>9}  {:<16} {}\n",
+        "PLUGIN", "STATE", "GEN", "CALLS", "PLANNED", "ERRORS", "TRAPS", "TIMEOUTS", "AVG NS", "HASH", "FILE"
     );
     for p in plugins {
         out.push_str(&format!(
-            "{:<20} {:<8} {:>4} {:>10} {:>7} {:>6} {:>8} {:>9}  {:<16} {}\n",
+            "{:<20} {:<8} {:>4} {:>10} {:>10} {:>7} {:>6} {:>8} {:>9}  {:<16} {}\n",
             p.name,
             format!("{:?}", p.state).to_lowercase(),
             p.generation,
             p.calls,
+            p.planned,
             p.errors,
             p.traps,
             p.timeouts,

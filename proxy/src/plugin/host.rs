@@ -16,7 +16,8 @@ use super::registry::PluginStats;
 // The host's view of world `plugin`: `log` and `strategy` through bindgen;
 // `sticky` by hand ([`StickyIndices`]), because wasmtime 48's bindgen emits a
 // local named after each export function and `sticky.lookup` shadows its
-// `lookup` helper (the generated code does not compile).
+// `lookup` helper (the generated code does not compile); `planner` by hand
+// ([`PlannerIndex`]) because it is optional, which bindgen's exports are not.
 wasmtime::component::bindgen!({
     path: "../wit",
     inline: "
@@ -100,6 +101,48 @@ impl Sticky {
         // SAFETY: as in `call_lookup`.
         let f = unsafe { TypedFunc::<(&Request, u32), (Option<SetCookie>,)>::new_unchecked(self.on_response) };
         Ok(f.call(store, (req, backend))?.0)
+    }
+}
+
+/// Name of the exported `planner` instance (optional: components built
+/// before it existed do not have it).
+pub const PLANNER: &str = "fastlb:lb/planner@0.1.0";
+
+/// Where `planner.plan` is in a component, if it exports one: looked up
+/// once per compiled plugin.
+#[derive(Clone)]
+pub struct PlannerIndex(Option<ComponentExportIndex>);
+
+impl PlannerIndex {
+    /// Finds the export; a component without the `planner` instance has
+    /// none, one whose `planner` lacks `plan` does not implement the world.
+    pub fn new(component: &Component) -> wasmtime::Result<PlannerIndex> {
+        let Some(instance) = component.get_export_index(None, PLANNER) else { return Ok(PlannerIndex(None)) };
+        let plan = component
+            .get_export_index(Some(&instance), "plan")
+            .ok_or_else(|| wasmtime::format_err!("instance export `{PLANNER}` does not have export `plan`"))?;
+        Ok(PlannerIndex(Some(plan)))
+    }
+
+    /// The `plan` function of one instance, type-checked, if the component has one.
+    pub fn load(&self, store: &mut Store<HostState>, instance: &Instance) -> wasmtime::Result<Option<Planner>> {
+        let Some(index) = &self.0 else { return Ok(None) };
+        let plan = *instance.get_typed_func::<(), (Vec<u32>,)>(store, index)?.func();
+        Ok(Some(Planner { plan }))
+    }
+}
+
+/// The `planner.plan` function of one instance.
+pub struct Planner {
+    plan: Func,
+}
+
+impl Planner {
+    pub fn call_plan(&self, store: &mut Store<HostState>) -> wasmtime::Result<Vec<u32>> {
+        // SAFETY: `PlannerIndex::load` checked this function's type against
+        // exactly these parameter and result types.
+        let f = unsafe { TypedFunc::<(), (Vec<u32>,)>::new_unchecked(self.plan) };
+        Ok(f.call(store, ())?.0)
     }
 }
 

@@ -5,6 +5,8 @@
 //!   epoch ticker thread.
 //! - [`host`]: the generated bindings, per-store host state (memory limiter,
 //!   rate-limited `log` import).
+//! - [`plan`]: the alias table a plugin's `planner.plan` becomes, which
+//!   first tries are drawn from without a call.
 //! - [`registry`]: compiled plugins published with arc-swap, the directory
 //!   watcher, and the admin-facing `list`/`reload_now`/`set_enabled`.
 //! - [`strategy`]: [`WasmStrategy`], a plugin as a `balance::Strategy`, with
@@ -18,6 +20,7 @@
 
 pub mod engine;
 pub mod host;
+pub mod plan;
 pub mod registry;
 pub mod strategy;
 #[cfg(test)]

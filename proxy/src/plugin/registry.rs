@@ -23,7 +23,7 @@ use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
 use super::engine::{EpochTicker, deadline_ticks, new_engine};
-use super::host::{self, HostState, PluginHost, PluginHostIndices, Sticky, StickyIndices};
+use super::host::{self, HostState, Planner, PlannerIndex, PluginHost, PluginHostIndices, Sticky, StickyIndices};
 use crate::config::PluginsConfig;
 
 /// Whether cores call a plugin.
@@ -46,6 +46,8 @@ pub enum PluginState {
 pub struct CoreSlot {
     /// `select` calls made into the plugin.
     pub calls: AtomicU64,
+    /// First tries drawn from the plugin's plan instead (no call).
+    pub planned: AtomicU64,
     /// Answers the host could not use (out of range, not eligible, bad pin).
     pub errors: AtomicU64,
     /// Calls that trapped (timeouts excluded).
@@ -141,17 +143,20 @@ pub struct CompiledPlugin {
     pub indices: PluginHostIndices,
     /// Where the `sticky` exports are.
     pub sticky: StickyIndices,
+    /// Where the optional `planner` export is.
+    pub planner: PlannerIndex,
     pub stats: Arc<PluginStats>,
 }
 
 impl CompiledPlugin {
     /// A new instance in `store` (whose epoch deadline the caller has set),
     /// with its exports found and type-checked.
-    pub fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<(PluginHost, Sticky)> {
+    pub fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<(PluginHost, Sticky, Option<Planner>)> {
         let instance = self.instance_pre.instantiate(&mut *store)?;
         let plugin = self.indices.load(&mut *store, &instance)?;
-        let sticky = self.sticky.load(store, &instance)?;
-        Ok((plugin, sticky))
+        let sticky = self.sticky.load(&mut *store, &instance)?;
+        let planner = self.planner.load(store, &instance)?;
+        Ok((plugin, sticky, planner))
     }
 }
 
@@ -172,6 +177,8 @@ pub struct PluginStat {
     /// RFC 3339, UTC.
     pub loaded_at: String,
     pub calls: u64,
+    /// Requests sent where the plugin's plan said, without a call.
+    pub planned: u64,
     pub errors: u64,
     pub traps: u64,
     pub timeouts: u64,
@@ -360,6 +367,7 @@ impl PluginRegistry {
                         p.loaded_at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default(),
                     ),
                     calls: s.sum(|c| &c.calls),
+                    planned: s.sum(|c| &c.planned),
                     errors: s.sum(|c| &c.errors),
                     traps: s.sum(|c| &c.traps),
                     timeouts: s.sum(|c| &c.timeouts),
@@ -586,6 +594,7 @@ impl PluginRegistry {
             |e: wasmtime::Error| format!("{file}: does not implement world fastlb:lb/plugin@0.1.0: {e:#}");
         let indices = PluginHostIndices::new(&instance_pre).map_err(wrong_world)?;
         let sticky = StickyIndices::new(&component).map_err(wrong_world)?;
+        let planner = PlannerIndex::new(&component).map_err(wrong_world)?;
         let plugin = CompiledPlugin {
             name: name.into(),
             path: path.to_path_buf(),
@@ -597,6 +606,7 @@ impl PluginRegistry {
             instance_pre,
             indices,
             sticky,
+            planner,
             stats: Arc::new(PluginStats::new(self.cores)),
         };
         // One scratch instance checks what only an instance can: export types,

@@ -8,6 +8,11 @@
 //! case the pool's built-in fallback serves the request. `max_failures`
 //! consecutive failures on a core open the circuit breaker for every core.
 //!
+//! A plugin that exports `planner` is asked for a plan after every
+//! `set-table` and `set-load`; while it has one, first tries are drawn from
+//! it ([`Plan`]) and `select` is only called for retries and for draws the
+//! host's checks refuse.
+//!
 //! Nothing here takes a lock or allocates per request beyond what the
 //! component ABI needs: the request record is reused between calls.
 
@@ -21,9 +26,11 @@ use std::time::Instant;
 use wasmtime::{Store, Trap};
 
 use super::host::{
-    Backend, ClientIp, Decision, HostState, Load, Method, PluginHost, Request, Sticky, client_ip_of, method_of,
+    Backend, ClientIp, Decision, HostState, Load, Method, Planner, PluginHost, Request, Sticky, client_ip_of, method_of,
 };
+use super::plan::Plan;
 use super::registry::{CompiledPlugin, CoreSlot, PluginRegistry, PluginState, TIME_EVERY};
+use crate::balance::strategies::Rng;
 use crate::balance::table::{AdminState, Pool, Table, now_ms};
 use crate::balance::{Pick, RequestView, Strategy};
 
@@ -68,6 +75,10 @@ struct Live {
     store: Store<HostState>,
     plugin: PluginHost,
     sticky: Sticky,
+    /// `planner.plan`, if the plugin exports it.
+    planner: Option<Planner>,
+    /// Its latest answer (empty: none, call `select`).
+    plan: Plan,
     wants: Wants,
     /// Token of the strategy whose table was pushed last (0: none yet).
     table_token: u64,
@@ -120,6 +131,8 @@ struct CoreState {
     req: Request,
     spare_headers: Vec<(String, String)>,
     loads: Vec<Load>,
+    /// Draws from the plan.
+    rng: Rng,
 }
 
 /// One core's instance of one plugin for one pool (pools differ in
@@ -156,6 +169,7 @@ impl CorePlugin {
                 req: empty_request(),
                 spare_headers: Vec::new(),
                 loads: Vec::new(),
+                rng: Rng::new(),
             }),
         }
     }
@@ -218,6 +232,7 @@ impl CorePlugin {
         }
         let limits = self.registry.limits();
         let live = st.live.as_mut().expect("instantiated above");
+        let mut pushed = false;
         if live.table_token != token {
             let backends = backends_of(pool);
             live.store.set_epoch_deadline(limits.setup_ticks);
@@ -227,6 +242,7 @@ impl CorePlugin {
             }
             live.table_token = token;
             live.load_ms = 0;
+            pushed = true;
         }
         let now = if live.load_ms == 0 || poll_load { now_ms() } else { 0 };
         if live.load_ms == 0 || now.saturating_sub(live.load_ms) >= LOAD_PERIOD_MS {
@@ -242,8 +258,53 @@ impl CorePlugin {
                 self.fail(st, failure_of(e, "set-load"));
                 return false;
             }
+            pushed = true;
+        }
+        if pushed && live.planner.is_some() {
+            return self.replan(st, pool.servers.len());
         }
         true
+    }
+
+    /// Asks the plugin for a plan of `servers` shares (after a push) and
+    /// builds its alias table. False: the call failed (counted, instance
+    /// dropped on a trap); a bad plan is counted and leaves none, so
+    /// `select` serves.
+    fn replan(&self, st: &mut CoreState, servers: usize) -> bool {
+        let Some(live) = st.live.as_mut() else { return false };
+        let Some(planner) = &live.planner else { return true };
+        live.plan = Plan::default();
+        live.store.set_epoch_deadline(self.registry.limits().setup_ticks);
+        match planner.call_plan(&mut live.store) {
+            Ok(weights) if weights.is_empty() || weights.len() == servers => {
+                live.plan = Plan::build(&weights);
+                true
+            }
+            Ok(weights) => {
+                self.fail(st, Failure::BadAnswer(format!("plan has {} shares for {servers} backends", weights.len())));
+                true
+            }
+            Err(e) => {
+                self.fail(st, failure_of(e, "plan"));
+                false
+            }
+        }
+    }
+
+    /// The first try of a request drawn from the plugin's plan, without a
+    /// call. `None`: no plan now (not ready, none given), so call `select`.
+    fn draw(&self, pool: &Pool, token: u64) -> Option<usize> {
+        let Ok(mut st) = self.state.try_borrow_mut() else { return None };
+        let st = &mut *st;
+        st.calls += 1;
+        if !self.ready(st, pool, token, st.calls % LOAD_POLL_EVERY == 0) {
+            return None;
+        }
+        let i = st.live.as_ref()?.plan.draw(st.rng.next_u64())?;
+        if let Some(compiled) = &st.compiled {
+            bump(&compiled.stats.core(self.core).planned);
+        }
+        Some(i)
     }
 
     /// A new instance with `init` done. `Err(None)`: `init` refused the
@@ -257,7 +318,7 @@ impl CorePlugin {
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(limits.setup_ticks);
         compiled.stats.instantiations.fetch_add(1, Ordering::Relaxed);
-        let (plugin, sticky) = compiled
+        let (plugin, sticky, planner) = compiled
             .instantiate(&mut store)
             .map_err(|e| Some(Failure::Trap(format!("instantiation failed: {e:#}"))))?;
         store.set_epoch_deadline(limits.setup_ticks);
@@ -279,7 +340,7 @@ impl CorePlugin {
             cookie: info.wants_cookie,
             sticky: info.sticky,
         };
-        Ok(Live { store, plugin, sticky, wants, table_token: 0, load_ms: 0 })
+        Ok(Live { store, plugin, sticky, planner, plan: Plan::default(), wants, table_token: 0, load_ms: 0 })
     }
 
     /// Counts a failure; drops the instance after a trap or timeout; opens
@@ -390,9 +451,11 @@ impl CorePlugin {
     }
 }
 
+/// Adds one to a counter of this core's [`CoreSlot`]: only this core
+/// writes it, so a plain load and store do (no locked read-modify-write).
 #[inline]
 fn bump(c: &std::sync::atomic::AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
+    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
 /// Classifies a call error: the epoch deadline is a timeout, anything else a trap.
@@ -582,6 +645,15 @@ fn is_cookie_byte(b: u8) -> bool {
 
 impl Strategy for WasmStrategy {
     fn select(&self, pool: &Pool, pick: &Pick<'_>) -> Option<usize> {
+        // A plan serves first tries that the host's checks accept; a retry,
+        // or a draw they refuse (the plan is as old as the last push), asks
+        // the plugin.
+        if pick.attempt == 0
+            && let Some(i) = self.core.draw(pool, self.token)
+            && (pick.eligible)(i)
+        {
+            return Some(i);
+        }
         let answer = self.core.call(pool, self.token, pick.request, pick.hash, Call::Select, |plugin, _, store, r| {
             plugin.fastlb_lb_strategy().call_select(store, r, pick.attempt)
         });

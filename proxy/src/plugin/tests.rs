@@ -23,10 +23,24 @@ struct Spec<'a> {
     wants_path: bool,
     sticky: bool,
     init_fails: bool,
+    /// `planner.plan`'s answer; `None`: no `planner` export at all (and
+    /// the world without it, as plugins built before it have).
+    plan: Option<&'a [u32]>,
 }
 
 fn spec(select: &str) -> Spec<'_> {
-    Spec { select, wants_path: false, sticky: false, init_fails: false }
+    Spec { select, wants_path: false, sticky: false, init_fails: false, plan: Some(&[]) }
+}
+
+/// `planner.plan` of the fixture: answers the list at 256 (one line: the
+/// fixture's header comment names `{PLAN}` too).
+const PLAN_EXPORT: &str = r#"(func (export "fastlb:lb/planner@0.1.0#plan") (result i32) (i32.store (i32.const 224) (i32.const 256)) (i32.store (i32.const 228) (i32.const {PLAN_LEN})) (i32.const 224))"#;
+
+/// fastlb's world as plugins built before `planner` declare it.
+fn world_without_planner() -> String {
+    let wit = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/fastlb.wit")).unwrap();
+    assert!(wit.contains("    export planner;\n"));
+    wit.replace("    export planner;\n", "")
 }
 
 fn resolve_world(wit: &str) -> (wit_parser::Resolve, wit_parser::WorldId) {
@@ -52,13 +66,23 @@ fn embed(wat: &str, wit: &str) -> Vec<u8> {
 }
 
 fn module(s: Spec<'_>) -> Vec<u8> {
+    let wat = fixture(&s);
+    if s.plan.is_some() { embed(&wat, "") } else { embed(&wat, &world_without_planner()) }
+}
+
+/// The fixture's WAT for `s`.
+fn fixture(s: &Spec<'_>) -> String {
     let flag = |b: bool| if b { "01" } else { "00" };
-    let wat = FIXTURE
+    let shares: String =
+        s.plan.unwrap_or_default().iter().flat_map(|w| w.to_le_bytes()).map(|b| format!("\\{b:02x}")).collect();
+    FIXTURE
+        .replace("{PLAN}", if s.plan.is_some() { PLAN_EXPORT } else { "" })
+        .replace("{PLAN_LEN}", &s.plan.map_or(0, <[u32]>::len).to_string())
+        .replace("{PLAN_DATA}", &shares)
         .replace("{SELECT}", s.select)
         .replace("{WANTS_PATH}", flag(s.wants_path))
         .replace("{STICKY}", flag(s.sticky))
-        .replace("{INIT}", if s.init_fails { "(i32.const 200)" } else { "(i32.const 64)" });
-    embed(&wat, "")
+        .replace("{INIT}", if s.init_fails { "(i32.const 200)" } else { "(i32.const 64)" })
 }
 
 fn fixed(i: i32) -> Vec<u8> {
@@ -79,11 +103,15 @@ const PATH_LEN: &str = "(if (result i32) (i32.load8_u (i32.add (local.get $args)
 const ATTEMPT: &str = "(i32.load (i32.add (local.get $args) (i32.const 88)))";
 const LOGS: &str = "(block (result i32) (call $log (i32.const 2) (i32.const 16) (i32.const 7)) (i32.const 1))";
 
+/// The call timeout of tests that are not about timeouts: long enough that
+/// a call preempted on a loaded 2-core machine does not time out.
+const CALL_TIMEOUT: Duration = Duration::from_millis(250);
+
 fn plugins_config(dir: Option<PathBuf>, max_failures: u32) -> PluginsConfig {
     PluginsConfig {
         dir,
         poll_interval: Duration::from_millis(20),
-        call_timeout: Duration::from_millis(2),
+        call_timeout: CALL_TIMEOUT,
         memory_limit: 1 << 20,
         max_failures,
     }
@@ -221,7 +249,8 @@ fn request_fields_reach_the_plugin_only_when_asked() {
 
 #[test]
 fn an_endless_loop_times_out_within_a_few_ms() {
-    let reg = registry(1000);
+    let config = PluginsConfig { call_timeout: Duration::from_millis(2), ..plugins_config(None, 1000) };
+    let reg = PluginRegistry::new(&config, 1).expect("engine");
     reg.insert_bytes("loop", &module(spec(LOOP))).unwrap();
     let t = table(4, None);
     let s = strategy(&reg, "loop", &t.pools[0]);
@@ -436,15 +465,12 @@ fn the_wrong_world_is_rejected() {
     let e = reg.insert_bytes("other", &other).err().unwrap();
     assert!(e.contains("does not implement world fastlb:lb/plugin"), "{e}");
 
-    // Our world, but `select` missing.
-    let wat = FIXTURE
-        .replace("(export \"fastlb:lb/strategy@0.1.0#select\")", "")
-        .replace("{SELECT}", "(i32.const 0)")
-        .replace("{WANTS_PATH}", "00")
-        .replace("{STICKY}", "00")
-        .replace("{INIT}", "(i32.const 64)");
-    let e = reg.insert_bytes("noselect", &embed(&wat, "")).err().unwrap();
-    assert!(e.contains("select"), "{e}");
+    // Our world, but `select` missing; or `planner` declared without `plan`.
+    for (name, export) in [("noselect", "strategy@0.1.0#select"), ("noplan", "planner@0.1.0#plan")] {
+        let wat = fixture(&spec("(i32.const 0)")).replace(&format!("(export \"fastlb:lb/{export}\")"), "");
+        let e = reg.insert_bytes(name, &embed(&wat, "")).err().unwrap();
+        assert!(e.contains(&export[export.len() - 4..].replace('#', "")) || e.contains(export), "{name}: {e}");
+    }
 }
 
 #[test]
@@ -515,4 +541,76 @@ fn the_watcher_loads_a_dropped_in_file() {
     let row = serde_json::to_value(&reg.list()[0]).unwrap();
     assert_eq!(row["state"], "enabled");
     assert!(row["loaded_at"].as_str().unwrap().ends_with('Z'));
+}
+
+/// A plugin answering 0 from `select` and `plan` from `planner.plan`.
+fn planned(plan: &[u32]) -> Vec<u8> {
+    module(Spec { plan: Some(plan), ..spec("(i32.const 0)") })
+}
+
+#[test]
+fn a_plan_serves_first_tries_without_a_call() {
+    let reg = registry(10);
+    reg.insert_bytes("plan", &planned(&[0, 1, 3, 0])).unwrap();
+    let t = table(4, None);
+    let s = strategy(&reg, "plan", &t.pools[0]);
+    let mut counts = [0u32; 4];
+    for _ in 0..8_000 {
+        counts[s.select(&t.pools[0], &pick(0)).unwrap()] += 1;
+    }
+    // select would answer 0: none of it came from a call.
+    assert_eq!((counts[0], counts[3]), (0, 0), "{counts:?}");
+    assert!((5_700..6_300).contains(&counts[2]), "shares 1:3 → {counts:?}");
+    let st = stat(&reg, "plan");
+    assert_eq!((st.calls, st.planned, st.errors), (0, 8_000, 0));
+    // Retries ask the plugin.
+    assert_eq!(s.select(&t.pools[0], &pick(1)), Some(0));
+    assert_eq!((stat(&reg, "plan").calls, stat(&reg, "plan").planned), (1, 8_000));
+}
+
+#[test]
+fn a_draw_the_host_refuses_goes_to_select() {
+    let reg = registry(10);
+    reg.insert_bytes("plan", &planned(&[0, 1, 1, 0])).unwrap();
+    let t = table(4, None);
+    let s = strategy(&reg, "plan", &t.pools[0]);
+    let not_2 = |i: usize| i != 2;
+    let mut counts = [0u32; 4];
+    for _ in 0..1_000 {
+        counts[s.select(&t.pools[0], &Pick { hash: 7, attempt: 0, eligible: &not_2, request: None }).unwrap()] += 1;
+    }
+    assert_eq!(counts[2], 0, "{counts:?}");
+    let st = stat(&reg, "plan");
+    // Half the draws land on 2: those are the plugin's (it answers 0).
+    assert_eq!(u64::from(counts[0]), st.calls, "{counts:?} {st:?}");
+    assert!((400..600).contains(&counts[0]), "{counts:?}");
+    assert_eq!(st.planned, 1_000, "every first try was drawn");
+}
+
+#[test]
+fn no_plan_or_a_bad_plan_means_a_call_per_request() {
+    let t = table(4, None);
+    for (name, plan, errors) in [("empty", &[][..], 0), ("zeros", &[0, 0, 0, 0][..], 0), ("short", &[1, 1, 1][..], 1)] {
+        let reg = registry(10);
+        reg.insert_bytes(name, &planned(plan)).unwrap();
+        let s = strategy(&reg, name, &t.pools[0]);
+        for _ in 0..10 {
+            assert_eq!(s.select(&t.pools[0], &pick(0)), Some(0), "{name}");
+        }
+        let st = stat(&reg, name);
+        assert_eq!((st.calls, st.planned, st.errors), (10, 0, errors), "{name}");
+        assert_eq!(st.state, PluginState::Enabled, "{name}");
+    }
+}
+
+#[test]
+fn a_plugin_built_before_the_planner_still_loads_and_is_called() {
+    let reg = registry(10);
+    reg.insert_bytes("old", &module(Spec { plan: None, ..spec("(i32.const 1)") })).unwrap();
+    let t = table(4, None);
+    let s = strategy(&reg, "old", &t.pools[0]);
+    for _ in 0..10 {
+        assert_eq!(s.select(&t.pools[0], &pick(0)), Some(1));
+    }
+    assert_eq!((stat(&reg, "old").calls, stat(&reg, "old").planned), (10, 0));
 }

@@ -7,6 +7,12 @@
 //! backend with no latency sample yet (`ewma_us` 0) costs 0, so new or idle
 //! backends are tried first and get a sample.
 //!
+//! The figures only change when the host pushes them (about every 100 ms),
+//! so each backend's chance to win is fixed between pushes: `plan` hands the
+//! host those chances ([`Group::two_choice_shares`]) and the host draws first
+//! tries itself, without a call into the plugin per request. `select` still
+//! answers retries (and any host that does not use plans).
+//!
 //! `plugin_config`: none (an empty table or `{}`).
 
 use fastlb_plugin_sdk::prelude::*;
@@ -33,6 +39,15 @@ impl Plugin for LeastLatency {
         self.table.set_loads(loads);
     }
 
+    fn plan(&mut self) -> Vec<u32> {
+        let table = &self.table;
+        let shares = table.usable().two_choice_shares(|i| {
+            let l = table.load(i);
+            (cost(l), l.active)
+        });
+        table.plan(shares)
+    }
+
     fn select(&mut self, req: &Request, attempt: u32) -> Option<u32> {
         // Each core's instance starts from the same seed: the request's hash
         // makes them drift apart, the attempt makes a retry draw a new pair.
@@ -50,7 +65,8 @@ pub fn cost(load: Load) -> u64 {
     load.ewma_us.saturating_mul(u64::from(load.active) + 1)
 }
 
-/// The index of the cheaper of two backends (fewer in flight on a tie, then `a`).
+/// The index of the cheaper of two backends (fewer in flight on a tie, then
+/// `a`): the lower `(cost, active)`, the order `plan` ranks by.
 pub fn lower_cost(a: Load, b: Load) -> u32 {
     if (cost(b), b.active) < (cost(a), a.active) { b.index } else { a.index }
 }
@@ -157,6 +173,42 @@ mod tests {
         assert!((0..100).all(|h| p.select(&request(h), 0) == Some(1)));
         p.set_table(vec![down]);
         assert_eq!(p.select(&request(1), 0), None);
+    }
+
+    #[test]
+    fn plan_gives_the_chances_select_has() {
+        let loads = [(2, 900), (0, 0), (1, 300), (4, 300), (0, 5_000)];
+        let mut p = plugin(&[100, 50, 200, 300, 100], &loads);
+        let plan = p.plan();
+        assert_eq!(plan.len(), 5);
+        let total: u64 = plan.iter().map(|&w| u64::from(w)).sum();
+        assert!(total.abs_diff(1 << 24) <= 5, "shares sum to one: {plan:?}");
+        let n = 200_000;
+        let c = counts(&mut p, 5, n);
+        for i in 0..5 {
+            let planned = f64::from(plan[i]) / total as f64;
+            let drawn = f64::from(c[i]) / n as f64;
+            // random_two redraws a repeated first pick a few times only,
+            // so select strays from the exact shares by well under 1%.
+            assert!(
+                (planned - drawn).abs() < 0.01,
+                "backend {i}: plan {planned:.4}, select {drawn:.4} ({plan:?} vs {c:?})"
+            );
+        }
+        // The slowest (cost 5,000 × 1) loses every pair; the unsampled one wins every pair it is in.
+        assert_eq!(plan[4], 0);
+        assert!(plan[1] > 0);
+    }
+
+    #[test]
+    fn plan_is_empty_without_usable_backends() {
+        let mut p = LeastLatency::default();
+        p.info("{}").unwrap();
+        assert!(p.plan().is_empty(), "no table yet");
+        let mut down = backend(0, 100);
+        down.healthy = false;
+        p.set_table(vec![down, backend(1, 100)]);
+        assert_eq!(p.plan(), [0, 1 << 24], "the only usable backend gets everything");
     }
 
     #[test]

@@ -5,10 +5,14 @@
 ;;   {WANTS_PATH}  00 or 01: plugin-info.wants-path
 ;;   {STICKY}      00 or 01: plugin-info.sticky
 ;;   {INIT}        an i32 expression: 64 (ok) or 200 (init error)
+;;   {PLAN}        the `planner.plan` export (see `plan` below), or nothing
+;;                 for a plugin built before the planner existed
+;;   {PLAN_LEN}    how many u32 shares `plan` answers
+;;   {PLAN_DATA}   those shares, as a WAT data string (little-endian u32s)
 ;; Memory map: 16 "fixture", 32 "sid", 40 "v1", 48 "bad config";
 ;; 64 init result (ok), 128 select result, 144 lookup result,
-;; 160 on-response result, 200 init result (error); heap from 1024,
-;; reset at the end of every call.
+;; 160 on-response result, 200 init result (error), 224 plan result,
+;; 256 plan shares; heap from 1024, reset at the end of every call.
 (module
   (import "fastlb:lb/log@0.1.0" "log" (func $log (param i32 i32 i32)))
   (memory (export "memory") 1)
@@ -28,6 +32,8 @@
     "\{STICKY}\00\00\00")
   ;; result<plugin-info, string>: err("bad config")
   (data (i32.const 200) "\01\00\00\00" "\30\00\00\00" "\0a\00\00\00")
+  ;; list<u32>: (256, {PLAN_LEN}), the shares at 256
+  (data (i32.const 256) "{PLAN_DATA}")
 
   (func (export "cabi_realloc") (param $old i32) (param $old_size i32) (param $align i32) (param $size i32) (result i32)
     (local $p i32) (local $end i32)
@@ -66,6 +72,8 @@
         (i32.store8 (i32.const 128) (i32.const 1))
         (i32.store (i32.const 132) (local.get $a))))
     (i32.const 128))
+
+  {PLAN}
 
   ;; decision.hash(request.hash)
   (func (export "fastlb:lb/sticky@0.1.0#lookup")
