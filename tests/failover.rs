@@ -276,3 +276,26 @@ fn backend_closing_mid_spliced_body_closes_the_client_after_the_bytes_it_sent() 
     assert_eq!(got, SENT, "every byte the backend sent reaches the client");
     assert!(intact, "body bytes corrupted");
 }
+
+/// A spliced body that comes in pieces makes the relay wait on the backend
+/// with the socket's receive low-water mark raised; the connection then goes
+/// back to the pool and must wake for the next response at its first byte
+/// (a mark left raised would stall a small response until the timeout).
+#[test]
+fn an_upstream_connection_reused_after_a_trickled_spliced_body_answers_small_requests() {
+    const LEN: usize = 1 << 20;
+    let a = Backend::start("a");
+    let proxy = Cfg::new("round_robin", &[&a]).pool_tables("[pool.timeouts]\nresponse = \"3s\"").start();
+    let mut c = Client::connect(proxy.addr);
+    let block = pattern_block();
+    for round in 0..3 {
+        let r = c.get(&format!("/trickle/{LEN}"));
+        assert_eq!((r.status, r.body.len()), (200, LEN), "round {round}");
+        assert!(r.body.chunks(block.len()).all(|ch| ch == &block[..ch.len()]), "round {round}: body corrupted");
+        for i in 0..3 {
+            let r = c.get("/small");
+            assert_eq!((r.status, r.text().as_str()), (200, "a"), "round {round}, small response {i}");
+        }
+    }
+    assert_eq!(a.conns(), 1, "every request went over the one pooled upstream connection");
+}

@@ -63,6 +63,8 @@ struct Shared {
 /// - `/upload`: the number of body bytes received, as decimal text, with
 ///   `x-pattern-ok: true|false` telling whether they followed [`pattern_byte`];
 /// - `/download/N`: N bytes of [`pattern_byte`], generated while sending;
+/// - `/trickle/N`: the same, in 32 KiB writes 2 ms apart (a reader that
+///   keeps up has to wait for the backend);
 /// - `/chunked`: a chunked body (`CHUNKED_BODY`) with a trailer `x-checksum: 42`;
 /// - `/status/NNN`: that status (204/304 without body);
 /// - `/hop`: a response carrying hop-by-hop fields that must not reach the client;
@@ -301,17 +303,26 @@ fn serve(mut wire: Wire, sh: &Shared, id: &str, mode: Mode, delay: Duration) -> 
         } else if path == "/upload" {
             let extra = format!("x-pattern-ok: {pattern_ok}\r\n");
             wire.write_all(&simple("200 OK", body_len.to_string().as_bytes(), &extra))?;
-        } else if let Some(n) = path.strip_prefix("/download/") {
-            let n: u64 = n.parse().map_err(|_| super::wire::invalid("bad /download/N"))?;
+        } else if let Some((n, pause)) = path
+            .strip_prefix("/download/")
+            .map(|n| (n, None))
+            .or_else(|| path.strip_prefix("/trickle/").map(|n| (n, Some(Duration::from_millis(2)))))
+        {
+            let n: u64 = n.parse().map_err(|_| super::wire::invalid("bad /download/N or /trickle/N"))?;
             let h = format!("HTTP/1.1 200 OK\r\ncontent-length: {n}\r\n{common}\r\n");
             wire.write_all(h.as_bytes())?;
             if !is_head {
                 let block = pattern_block();
+                // A trickle writes 32 KiB (a multiple of 251 bytes, so the pattern continues) at a time.
+                let step = if pause.is_some() { 251 * 130 } else { block.len() };
                 let mut left = n;
                 while left > 0 {
-                    let take = left.min(block.len() as u64) as usize;
+                    let take = left.min(step as u64) as usize;
                     wire.write_all(&block[..take])?;
                     left -= take as u64;
+                    if let Some(p) = pause {
+                        thread::sleep(p);
+                    }
                 }
             }
         } else if path == "/chunked" {
