@@ -205,7 +205,8 @@ fn worker_main(
             }
         }
     }
-    rt.block_on(async move {
+    // The data path's timer wheel turns in this event loop (no ticker task).
+    proxy::timer::block_on(&rt, async move {
         let ctx = WorkerCtx::new(core, shared);
         let mut listeners = Vec::new();
         for (l, s) in sockets {
