@@ -302,7 +302,7 @@ pub async fn serve(ctx: Rc<WorkerCtx>, listeners: Vec<(ListenerConfig, TcpListen
     ctx.draining.set(true);
     let deadline = Instant::now() + ctx.table().table.config.runtime.drain_timeout;
     while ctx.in_flight.get() > 0 && Instant::now() < deadline {
-        compio::time::sleep(Duration::from_millis(20)).await;
+        timer::sleep(Duration::from_millis(20)).await;
     }
     if ctx.in_flight.get() > 0 {
         tracing::warn!(
@@ -320,7 +320,7 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, lctx: Rc<ListenerCtx>, listener: TcpLis
             Err(e) => {
                 // EMFILE/ENFILE/ECONNABORTED: keep serving, back off briefly on fd exhaustion.
                 tracing::warn!(listener = %lctx.name, error = %e, "accept failed");
-                compio::time::sleep(Duration::from_millis(10)).await;
+                timer::sleep(Duration::from_millis(10)).await;
                 continue;
             }
         };
@@ -345,7 +345,7 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, lctx: Rc<ListenerCtx>, listener: TcpLis
 
 async fn sweep_loop(ctx: Rc<WorkerCtx>) {
     loop {
-        compio::time::sleep(Duration::from_secs(1)).await;
+        timer::sleep(Duration::from_secs(1)).await;
         let table = ctx.table();
         let idle = table.table.pools.iter().map(|p| p.config.keepalive.idle_timeout).max();
         if let Some(idle) = idle {

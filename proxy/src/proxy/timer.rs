@@ -281,6 +281,13 @@ pub fn timeout<F: Future>(dur: Duration, fut: F) -> Timeout<F> {
     timeout_at(now() + dur, fut)
 }
 
+/// Waits `dur` on the wheel. The worker thread sleeps only this way: a
+/// single pending compio sleep makes every turn of its event loop read the
+/// clock twice and split compio's timer tree.
+pub async fn sleep(dur: Duration) {
+    let _ = timeout(dur, std::future::pending::<()>()).await;
+}
+
 /// The deadline passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed;
@@ -465,11 +472,25 @@ mod tests {
             }
             // No ticker task was ever started.
             assert!(WHEEL.with_borrow(|w| matches!(w.ticker, TickerState::Driven)));
-            let order = order.borrow().clone();
-            order
+            order.borrow().clone()
         });
         assert_eq!(order, (0..6).collect::<Vec<_>>());
         assert!(WHEEL.with_borrow(|w| matches!(w.ticker, TickerState::None)), "reset after block_on");
+    }
+
+    #[test]
+    fn sleep_waits_on_the_wheel_not_on_compio_timers() {
+        let rt = rt();
+        block_on(&rt, async {
+            let t0 = Instant::now();
+            let sleeper = compio::runtime::spawn(sleep(Duration::from_millis(40)));
+            // Let it arm.
+            compio::runtime::spawn(async {}).await.unwrap();
+            assert_eq!(compio::runtime::Runtime::with_current(|rt| rt.current_timeout()), None);
+            assert_eq!(WHEEL.with_borrow(|w| w.armed), 1);
+            sleeper.await.unwrap();
+            assert!(t0.elapsed() >= Duration::from_millis(40), "{:?}", t0.elapsed());
+        });
     }
 
     #[test]
