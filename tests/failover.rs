@@ -278,9 +278,10 @@ fn backend_closing_mid_spliced_body_closes_the_client_after_the_bytes_it_sent() 
 }
 
 /// A spliced body that comes in pieces makes the relay wait on the backend
-/// with the socket's receive low-water mark raised; the connection then goes
-/// back to the pool and must wake for the next response at its first byte
-/// (a mark left raised would stall a small response until the timeout).
+/// (an io_uring poll between splices); the connection then goes back to the
+/// pool and must serve the next, small responses at once: nothing the wait
+/// left behind (a raised receive low-water mark, say, as an earlier version
+/// set) may hold them up until the timeout.
 #[test]
 fn an_upstream_connection_reused_after_a_trickled_spliced_body_answers_small_requests() {
     const LEN: usize = 1 << 20;

@@ -22,13 +22,6 @@ use super::timer;
 /// `/proc/sys/fs/pipe-max-size`, 1 MiB by default).
 const PIPE_SIZE: i32 = 1 << 20;
 
-/// While a body is spliced and the backend has nothing buffered, its socket
-/// reports readable only once this much has arrived (or the body's rest, or
-/// the receive window is nearly shut, or the backend closed): fewer, larger
-/// splices, and fewer window updates that wake the backend for another
-/// small write.
-const LOWAT: u64 = 256 << 10;
-
 /// A pipe used to move body bytes between two sockets. It is returned to
 /// the core's spares only when empty.
 pub struct Pipe {
@@ -72,9 +65,8 @@ pub enum SpliceError {
 }
 
 /// Moves exactly `len` bytes from `up` to `client` through `pipe`. On `Ok`
-/// the pipe is empty again and `up`'s receive low-water mark is back to 1;
-/// on an error the pipe may hold bytes and must be dropped, not reused, and
-/// so must `up`.
+/// the pipe is empty again; on an error it may hold bytes and must be
+/// dropped, not reused.
 pub async fn relay(
     pipe: &Pipe,
     up: &TcpStream,
@@ -87,8 +79,6 @@ pub async fn relay(
     let mut rem = len;
     let mut in_pipe = 0usize;
     let mut moved_any = false;
-    // `up`'s SO_RCVLOWAT, set only when the relay has to wait for the backend.
-    let mut lowat = 1;
     while rem > 0 || in_pipe > 0 {
         let mut read_blocked = false;
         if rem > 0 && in_pipe < pipe.cap {
@@ -119,39 +109,11 @@ pub async fn relay(
                 }
                 Err(_) => return Err(SpliceError::Client),
             }
-        } else if read_blocked {
-            let want = rem.min(LOWAT);
-            if want != lowat {
-                set_rcvlowat(up_fd, want);
-                lowat = want;
-            }
-            if !ready(up, Interest::Readable, timer::now() + read_timeout).await {
-                return Err(SpliceError::Upstream);
-            }
+        } else if read_blocked && !ready(up, Interest::Readable, timer::now() + read_timeout).await {
+            return Err(SpliceError::Upstream);
         }
     }
-    if lowat != 1 {
-        // The connection goes back to the pool: its next response head must
-        // wake the reader at its first byte.
-        set_rcvlowat(up_fd, 1);
-    }
     Ok(())
-}
-
-/// Sets a socket's SO_RCVLOWAT (`bytes` ≤ 256 KiB, so it fits an int). A
-/// failure leaves the previous mark, which only costs more wake-ups.
-fn set_rcvlowat(fd: i32, bytes: u64) {
-    let v = bytes as libc::c_int;
-    // SAFETY: plain setsockopt on a descriptor the caller owns, with an int.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVLOWAT,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
 }
 
 /// Puts a socket in non-blocking mode. compio's io_uring sockets are
