@@ -318,10 +318,18 @@ pub fn cookie_value(key: &str) -> String {
     format!("{:016x}", fnv1a(key.as_bytes()))
 }
 
+/// FNV-1a's starting state (its 64-bit offset basis).
+pub const FNV1A_START: u64 = 0xcbf2_9ce4_8422_2325;
+
 /// FNV-1a, 64 bit: the cheap, stable hash used for keys and cookies.
 #[inline]
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv1a_more(FNV1A_START, bytes)
+}
+
+/// Continues an FNV-1a hash `h` over more bytes (for a `Hasher`, fed in parts).
+#[inline]
+pub fn fnv1a_more(mut h: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
         h ^= b as u64;
         h = h.wrapping_mul(0x0000_0100_0000_01b3);

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use compio::net::TcpStream;
 
 use super::timer;
+use crate::balance::table;
 
 /// Parked at least this long, a connection is probed before it is reused.
 /// Backends close idle keep-alive connections after seconds (nginx 75 s,
@@ -30,51 +31,25 @@ pub struct UpstreamPool {
     idle: HashMap<SocketAddr, VecDeque<Idle>, BuildHasherDefault<AddrHasher>>,
 }
 
-/// The pool's hash of backend addresses. They come from the configuration,
-/// not from clients, so an unkeyed hash is safe here, and the default
-/// SipHash cost ~250 instructions per lookup, two lookups per request.
-#[derive(Default)]
+/// The pool's hash of backend addresses: the project's key hash (FNV-1a,
+/// then [`mix64`](crate::balance::mix64) so the map's bucket and tag bits
+/// both vary). The keys come from the configuration, not from clients, so an
+/// unkeyed hash is safe here; the default SipHash cost ~290 instructions
+/// per lookup, two lookups per request.
 struct AddrHasher(u64);
 
-impl AddrHasher {
-    #[inline]
-    fn add(&mut self, x: u64) {
-        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x517c_c1b7_2722_0a95);
+impl Default for AddrHasher {
+    fn default() -> Self {
+        AddrHasher(table::FNV1A_START)
     }
 }
 
 impl Hasher for AddrHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u8(&mut self, x: u8) {
-        self.add(u64::from(x));
-    }
-
-    fn write_u16(&mut self, x: u16) {
-        self.add(u64::from(x));
-    }
-
-    fn write_u32(&mut self, x: u32) {
-        self.add(u64::from(x));
-    }
-
-    fn write_u64(&mut self, x: u64) {
-        self.add(x);
-    }
-
-    fn write_usize(&mut self, x: usize) {
-        self.add(x as u64);
+        self.0 = table::fnv1a_more(self.0, bytes);
     }
 
     fn finish(&self) -> u64 {
-        // The map takes its bucket from the low bits and a tag from the
-        // high ones: spread every input bit over both.
         crate::balance::mix64(self.0)
     }
 }
