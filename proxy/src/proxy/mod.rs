@@ -141,13 +141,9 @@ impl WorkerCtx {
         self.bufs.take().unwrap_or_else(|| BytesMut::with_capacity(RELAY_BUF))
     }
 
-    pub fn give_buf(&self, mut buf: BytesMut) {
-        buf.clear();
-        rewind(&mut buf);
+    pub fn give_buf(&self, buf: BytesMut) {
         // A buffer that grew (a big head) is not worth keeping.
-        if buf.capacity() <= RELAY_BUF * 2 {
-            self.bufs.give(buf);
-        }
+        self.bufs.give_emptied(buf, RELAY_BUF * 2);
     }
 
     /// A client read buffer with room for a head.
@@ -159,11 +155,8 @@ impl WorkerCtx {
 
     /// Takes back an empty client read buffer (one that grew past the usual
     /// head size is dropped instead).
-    pub fn give_head_buf(&self, mut buf: BytesMut) {
-        if buf.capacity() <= conn::HEAD_BUF * 4 {
-            buf.clear();
-            self.head_bufs.give(buf);
-        }
+    pub fn give_head_buf(&self, buf: BytesMut) {
+        self.head_bufs.give_emptied(buf, conn::HEAD_BUF * 4);
     }
 
     /// An empty vector for a head, given back to this core when dropped.
@@ -192,8 +185,10 @@ impl WorkerCtx {
 /// in, and over a few thousand requests every page of every spare buffer
 /// would become resident although a small response touches one (measured:
 /// ~150 B of RSS per small request, most of what a request added to an idle
-/// connection's cost). Asking an empty buffer for one byte more than it has
-/// reclaims the room before its start; no copy, no allocation.
+/// connection's cost). Head buffers could creep the same way once they grew
+/// past the size `take_head_buf` reserves. Asking an empty buffer for one
+/// byte more than it has reclaims the room before its start; no copy, no
+/// allocation.
 fn rewind(buf: &mut BytesMut) {
     debug_assert!(buf.is_empty());
     let _ = buf.try_reclaim(buf.capacity() + 1);
@@ -219,6 +214,18 @@ impl<T> Spares<T> {
         let mut items = self.items.borrow_mut();
         if items.len() < self.max {
             items.push(item);
+        }
+    }
+}
+
+impl Spares<BytesMut> {
+    /// Keeps `buf` emptied and rewound (see [`rewind`]) unless its whole
+    /// allocation is larger than `max_capacity`.
+    fn give_emptied(&self, mut buf: BytesMut, max_capacity: usize) {
+        buf.clear();
+        rewind(&mut buf);
+        if buf.capacity() <= max_capacity {
+            self.give(buf);
         }
     }
 }
