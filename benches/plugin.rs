@@ -25,14 +25,10 @@ const ROUND_ROBIN: &str = "(if (result i32) (global.get $n) \
     (then (global.set $rr (i32.add (global.get $rr) (i32.const 1))) (i32.rem_u (global.get $rr) (global.get $n))) \
     (else (i32.const -1)))";
 
-/// `planner.plan` of the fixture (as in the host's tests).
-const PLAN_EXPORT: &str = r#"(func (export "fastlb:lb/planner@0.1.0#plan") (result i32) (i32.store (i32.const 224) (i32.const 256)) (i32.store (i32.const 228) (i32.const {PLAN_LEN})) (i32.const 224))"#;
-
 /// A plugin core module from the fixture, with the world embedded; its
 /// plan gives `plan` backends a share of 1 each (0: no plan).
 fn plugin(select: &str, plan: usize) -> Vec<u8> {
     let wat = FIXTURE
-        .replace("{PLAN}", PLAN_EXPORT)
         .replace("{PLAN_LEN}", &plan.to_string())
         .replace("{PLAN_DATA}", &"\\01\\00\\00\\00".repeat(plan))
         .replace("{SELECT}", select)

@@ -5,8 +5,6 @@
 ;;   {WANTS_PATH}  00 or 01: plugin-info.wants-path
 ;;   {STICKY}      00 or 01: plugin-info.sticky
 ;;   {INIT}        an i32 expression: 64 (ok) or 200 (init error)
-;;   {PLAN}        the `planner.plan` export (see `plan` below), or nothing
-;;                 for a plugin built before the planner existed
 ;;   {PLAN_LEN}    how many u32 shares `plan` answers
 ;;   {PLAN_DATA}   those shares, as a WAT data string (little-endian u32s)
 ;; Memory map: 16 "fixture", 32 "sid", 40 "v1", 48 "bad config";
@@ -73,7 +71,12 @@
         (i32.store (i32.const 132) (local.get $a))))
     (i32.const 128))
 
-  {PLAN}
+  ;; planner.plan: the list at 256 (a test of a plugin built before the
+  ;; planner existed takes the export away)
+  (func (export "fastlb:lb/planner@0.1.0#plan") (result i32)
+    (i32.store (i32.const 224) (i32.const 256))
+    (i32.store (i32.const 228) (i32.const {PLAN_LEN}))
+    (i32.const 224))
 
   ;; decision.hash(request.hash)
   (func (export "fastlb:lb/sticky@0.1.0#lookup")
