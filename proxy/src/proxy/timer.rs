@@ -448,31 +448,43 @@ mod tests {
         });
     }
 
+    /// A 50 ms deadline on a future that never finishes: not before.
+    async fn times_out_at_its_deadline() {
+        let t0 = Instant::now();
+        let r = timeout(Duration::from_millis(50), std::future::pending::<()>()).await;
+        let took = t0.elapsed();
+        assert_eq!(r, Err(Elapsed));
+        assert!(took >= Duration::from_millis(50), "fired early: {took:?}");
+    }
+
+    /// `n` tasks with deadlines `step`, 2 × `step`, … apart, started in
+    /// reverse: the order in which they time out.
+    async fn firing_order(n: u64, step: Duration) -> Vec<u64> {
+        let order = std::rc::Rc::new(RefCell::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in (0..n).rev() {
+            let order = order.clone();
+            tasks.push(compio::runtime::spawn(async move {
+                let r = timeout(step * (i as u32 + 1), std::future::pending::<()>()).await;
+                assert_eq!(r, Err(Elapsed));
+                order.borrow_mut().push(i);
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        order.borrow().clone()
+    }
+
     #[test]
     fn the_event_loop_turns_the_wheel_without_a_ticker() {
         let rt = rt();
         let order = block_on(&rt, async {
-            let t0 = Instant::now();
-            let r = timeout(Duration::from_millis(50), std::future::pending::<()>()).await;
-            let took = t0.elapsed();
-            assert_eq!(r, Err(Elapsed));
-            assert!(took >= Duration::from_millis(50), "fired early: {took:?}");
-            let order = std::rc::Rc::new(RefCell::new(Vec::new()));
-            let mut tasks = Vec::new();
-            for i in (0..6u64).rev() {
-                let order = order.clone();
-                tasks.push(compio::runtime::spawn(async move {
-                    let r = timeout(Duration::from_millis(20 * (i + 1)), std::future::pending::<()>()).await;
-                    assert_eq!(r, Err(Elapsed));
-                    order.borrow_mut().push(i);
-                }));
-            }
-            for t in tasks {
-                let _ = t.await;
-            }
+            times_out_at_its_deadline().await;
+            let order = firing_order(6, Duration::from_millis(20)).await;
             // No ticker task was ever started.
             assert!(WHEEL.with_borrow(|w| matches!(w.ticker, TickerState::Driven)));
-            order.borrow().clone()
+            order
         });
         assert_eq!(order, (0..6).collect::<Vec<_>>());
         assert!(WHEEL.with_borrow(|w| matches!(w.ticker, TickerState::None)), "reset after block_on");
@@ -509,13 +521,7 @@ mod tests {
 
     #[test]
     fn a_pending_future_times_out_near_its_deadline() {
-        rt().block_on(async {
-            let t0 = Instant::now();
-            let r = timeout(Duration::from_millis(50), std::future::pending::<()>()).await;
-            let took = t0.elapsed();
-            assert_eq!(r, Err(Elapsed));
-            assert!(took >= Duration::from_millis(50), "fired early: {took:?}");
-        });
+        rt().block_on(times_out_at_its_deadline());
     }
 
     #[test]
@@ -532,22 +538,8 @@ mod tests {
 
     #[test]
     fn many_timers_fire_in_deadline_order() {
-        rt().block_on(async {
-            let order = std::rc::Rc::new(RefCell::new(Vec::new()));
-            let mut tasks = Vec::new();
-            for i in (0..8u64).rev() {
-                let order = order.clone();
-                tasks.push(compio::runtime::spawn(async move {
-                    let r = timeout(Duration::from_millis(30 * (i + 1)), std::future::pending::<()>()).await;
-                    assert_eq!(r, Err(Elapsed));
-                    order.borrow_mut().push(i);
-                }));
-            }
-            for t in tasks {
-                let _ = t.await;
-            }
-            assert_eq!(*order.borrow(), (0..8).collect::<Vec<_>>());
-        });
+        let order = rt().block_on(firing_order(8, Duration::from_millis(30)));
+        assert_eq!(order, (0..8).collect::<Vec<_>>());
     }
 
     #[test]
