@@ -58,10 +58,11 @@ pub fn serve_client(
                 return;
             }
             first = false;
-            // Boxed: a request's state lives on the heap only while the request
+            // On the heap: a request's state lives there only while the request
             // is in progress, so an idle connection's future stays small
-            // (inline, the forwarding state would make every connection ~2.6 KB).
-            if let After::Close = Box::pin(serve_request(&ctx, &lctx, &stream, peer, &mut buf)).await {
+            // (inline, the forwarding state would make every connection ~2.6 KB),
+            // in a block the core reuses (see `slab`).
+            if let After::Close = ctx.request_blocks.pin(serve_request(&ctx, &lctx, &stream, peer, &mut buf)).await {
                 return;
             }
             if ctx.draining.get() {

@@ -11,6 +11,7 @@
 mod conn;
 mod forward;
 mod io;
+mod slab;
 pub(crate) mod splice;
 pub mod status;
 mod tcp;
@@ -78,6 +79,8 @@ pub struct WorkerCtx {
     vecs: Spares<Vec<u8>>,
     /// Spare pipes for spliced body relays.
     pipes: Spares<splice::Pipe>,
+    /// Heap blocks for request futures (see `slab`).
+    pub request_blocks: slab::Blocks,
     /// This core's plugin instances, when plugins are configured.
     plugins: Option<CorePlugins>,
 }
@@ -97,6 +100,8 @@ const SPARE_PIPES: usize = 64;
 const SPARE_HEAD_BUFS: usize = 256;
 /// Relay buffers kept per core for reuse.
 const SPARE_RELAY_BUFS: usize = 64;
+/// Request-future blocks kept per core for reuse (~2.6 KB each).
+const SPARE_REQUEST_BLOCKS: usize = 64;
 
 /// Size of a relay buffer (response heads and bodies). nginx relays up to
 /// 8 × 16 KiB per turn; one 128 KiB read does the same in one operation.
@@ -122,6 +127,7 @@ impl WorkerCtx {
             head_bufs: Spares::new(SPARE_HEAD_BUFS),
             pipes: Spares::new(SPARE_PIPES),
             vecs: Spares::new(SPARE_VECS),
+            request_blocks: slab::Blocks::new(SPARE_REQUEST_BLOCKS),
         })
     }
 
