@@ -339,8 +339,14 @@ pub fn fnv1a_more(mut h: u64, bytes: &[u8]) -> u64 {
 
 /// Milliseconds on a process-wide monotonic clock (for cooldowns).
 pub fn now_ms() -> u64 {
+    ms_at(Instant::now())
+}
+
+/// [`now_ms`] at `t` (the data path passes its event loop's clock, read
+/// once per turn, instead of reading the clock again).
+pub fn ms_at(t: Instant) -> u64 {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+    t.saturating_duration_since(*START.get_or_init(Instant::now)).as_millis() as u64
 }
 
 /// The published table. Control-side writers swap; cores load.

@@ -14,7 +14,7 @@ use super::io::{ReadError, read_at_most, read_some, write_all, write_all_timeout
 use super::splice::{self, SpliceError};
 use super::{ListenerCtx, PoolStrategy, WorkerCtx};
 use super::{timer, upstream};
-use crate::balance::table::{bump, now_ms};
+use crate::balance::table::{bump, ms_at, now_ms};
 use crate::balance::{self, Pool, Server};
 use crate::http::{self, BodyKind, Chunk, ChunkedDecoder, HttpError, Method, RequestHead};
 use crate::plugin::StickyDecision;
@@ -219,8 +219,9 @@ pub async fn handle(
     buf: &mut BytesMut,
     head: RequestHead,
 ) -> After {
-    let started = Instant::now();
     let ct = ctx.table();
+    // Read only for the access log (a clock read per request otherwise).
+    let started = ct.table.config.runtime.access_log.then(Instant::now);
     let lconf = ct.listener(lctx);
     if let Some(path) = &lconf.status_path
         && head.path(buf) == path.as_bytes()
@@ -279,7 +280,7 @@ pub async fn handle(
     if let Some(w) = sticky_plugin {
         match w.sticky_lookup(pool, Some(&view), hash) {
             StickyDecision::Pin(i) => sticky = Some(i),
-            StickyDecision::Hash(h) => sticky = balance::rendezvous(pool, h, now_ms()).or(sticky),
+            StickyDecision::Hash(h) => sticky = balance::rendezvous(pool, h, ms_at(timer::now())).or(sticky),
             StickyDecision::None => {}
         }
     }
@@ -301,7 +302,9 @@ pub async fn handle(
     // After a reused connection failed: the next attempt opens a new one.
     let mut fresh_only = false;
     loop {
-        let Some(choice) = balance::choose(strategy, pool, hash, attempt, now_ms(), tried, sticky, Some(&view)) else {
+        let Some(choice) =
+            balance::choose(strategy, pool, hash, attempt, ms_at(timer::now()), tried, sticky, Some(&view))
+        else {
             let status = if attempt == 0 { 503 } else { 502 };
             send_error(client, status).await;
             return After::Close;
@@ -409,7 +412,7 @@ pub async fn handle(
             }
             Resp::Done { reuse_upstream, close_client, status } => {
                 ctx.give_buf(ubuf);
-                if ct.table.config.runtime.access_log {
+                if let Some(started) = started {
                     access_log(peer, &info, server, status, started);
                 }
                 if reuse_upstream {
@@ -422,7 +425,7 @@ pub async fn handle(
                 return After::Close;
             }
             Resp::Upgraded => {
-                if ct.table.config.runtime.access_log {
+                if let Some(started) = started {
                     access_log(peer, &info, server, 101, started);
                 }
                 let (sent, received) = tunnel(client, &up, buf, ubuf, lconf.timeouts.tunnel).await;
