@@ -62,13 +62,21 @@ struct ConnectionNames<'b> {
     count: usize,
     overflow: bool,
     headers: &'b [Header],
+    /// Bit n set: a listed name is n bytes long (bit 63: 63 or longer). Most
+    /// `Connection` fields list only `keep-alive` or `close`, so most field
+    /// names are ruled out by their length without comparing text.
+    lengths: u64,
 }
 
 impl<'b> ConnectionNames<'b> {
     fn new(buf: &'b [u8], headers: &'b [Header]) -> Self {
-        let mut c = ConnectionNames { buf, spans: [Span::default(); 4], count: 0, overflow: false, headers };
+        let mut c =
+            ConnectionNames { buf, spans: [Span::default(); 4], count: 0, overflow: false, headers, lengths: 0 };
         for h in headers {
             if h.name.get(buf).eq_ignore_ascii_case(b"connection") {
+                for t in list_items(h.value.get(buf)) {
+                    c.lengths |= length_bit(t.len());
+                }
                 if c.count < c.spans.len() {
                     c.spans[c.count] = h.value;
                     c.count += 1;
@@ -81,6 +89,9 @@ impl<'b> ConnectionNames<'b> {
     }
 
     fn lists(&self, name: &[u8]) -> bool {
+        if self.lengths & length_bit(name.len()) == 0 {
+            return false;
+        }
         let hit = |v: Span| list_items(v.get(self.buf)).any(|t| t.eq_ignore_ascii_case(name));
         if self.overflow {
             self.headers
@@ -91,6 +102,11 @@ impl<'b> ConnectionNames<'b> {
             self.spans[..self.count].iter().any(|&v| hit(v))
         }
     }
+}
+
+/// The bit of [`ConnectionNames::lengths`] for a name `len` bytes long.
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
 }
 
 /// What a field line is to the rewriter.
@@ -439,6 +455,22 @@ mod tests {
             &plain(),
         );
         assert_eq!(out, "POST /x HTTP/1.1\r\nHost: h\r\nX-Kept: z\r\nContent-Length: 4\r\n\r\n");
+    }
+
+    #[test]
+    fn connection_listed_names_of_any_length_are_removed_and_only_those() {
+        // Names of 63 bytes and more share one length bit: both long names
+        // are compared in full, and only the listed one goes.
+        let long = format!("X-{}", "a".repeat(70));
+        let long_other = format!("X-{}", "b".repeat(70));
+        let out = fwd(
+            &format!(
+                "GET / HTTP/1.1\r\nHost: h\r\nConnection: {long}, x-ab\r\n{long}: 1\r\n{long_other}: 2\r\n\
+                 X-Ab: 3\r\nX-Ac: 4\r\n\r\n"
+            ),
+            &plain(),
+        );
+        assert_eq!(out, format!("GET / HTTP/1.1\r\nHost: h\r\n{long_other}: 2\r\nX-Ac: 4\r\n\r\n"));
     }
 
     #[test]
