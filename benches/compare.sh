@@ -35,8 +35,9 @@
 #   FASTLB_EXTRA_ARGS extra fastlb flags, appended (e.g. --no-pin)  [""]
 #   PROXY_CMD_fastlb the whole fastlb start command instead (single-quote it; the build step
 #                   still runs unless FASTLB_BIN is set)
-#   PROXIES         proxies compared; other custom names need PROXY_CMD_<name>
-#                   ["direct nginx haproxy fastlb"]
+#   PROXIES         proxies compared; "floor" is benches/relay_floor.rs (the bare compio
+#                   relay fastlb's CPU is compared with; built unless FLOOR_BIN is given);
+#                   other custom names need PROXY_CMD_<name>  ["direct nginx haproxy fastlb"]
 #   SCENARIOS       NAME:CONNS list (small | 64k | 1m)  ["small:64 small:256 64k:64 1m:64"]
 #   WORKERS_LIST    proxy workers values, one campaign CSV each  ["1 2"]
 #   ROUNDS          interleaved rounds per campaign  [3]
@@ -173,6 +174,18 @@ if [[ -z "${PROXY_CMD_fastlb:-}" ]]; then
   [[ -z "$FASTLB_EXTRA_ARGS" ]] || PROXY_CMD_fastlb+=" $FASTLB_EXTRA_ARGS"
 fi
 export PROXY_CMD_fastlb
+# The floor: benches/relay_floor.rs, a bare compio relay (same ring set-up, no HTTP work).
+if [[ " ${P[*]} " == *" floor "* && -z "${PROXY_CMD_floor:-}" ]]; then
+  if [[ -z "${FLOOR_BIN:-}" ]]; then
+    target=${CARGO_TARGET_DIR:-target}
+    [[ "$target" == /* ]] || target=$ROOT/$target
+    FLOOR_BIN=$target/release/examples/relay_floor
+    run_in "$ROOT" cargo build --release --example relay_floor
+  fi
+  [[ "$FLOOR_BIN" == /* ]] || FLOOR_BIN=$PWD/$FLOOR_BIN
+  # shellcheck disable=SC2016
+  PROXY_CMD_floor="$(printf '%q' "$FLOOR_BIN")"' $LISTEN $BACKENDS'
+fi
 CUSTOM_ENV=()                         # PROXY_CMD_<name>=... of every custom proxy, for campaign.sh
 for p in "${P[@]}"; do
   case "$p" in direct|nginx|haproxy) continue ;; esac
