@@ -62,7 +62,9 @@ pub fn serve_client(
             // is in progress, so an idle connection's future stays small
             // (inline, the forwarding state would make every connection ~2.6 KB),
             // in a block the core reuses (see `slab`).
-            if let After::Close = ctx.request_blocks.pin(serve_request(&ctx, &lctx, &stream, peer, &mut buf)).await {
+            if let After::Close =
+                ctx.request_blocks.pin_with(|| serve_request(&ctx, &lctx, &stream, peer, &mut buf)).await
+            {
                 return;
             }
             if ctx.draining.get() {
