@@ -60,7 +60,7 @@ pub fn serve_client(
             first = false;
             // On the heap: a request's state lives there only while the request
             // is in progress, so an idle connection's future stays small
-            // (inline, the forwarding state would make every connection ~2.6 KB),
+            // (inline, the forwarding state would make every connection ~2.1 KB),
             // in a block the core reuses (see `slab`).
             if let After::Close =
                 ctx.request_blocks.pin_with(|| serve_request(&ctx, &lctx, &stream, peer, &mut buf)).await

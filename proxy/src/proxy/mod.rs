@@ -100,7 +100,7 @@ const SPARE_PIPES: usize = 64;
 const SPARE_HEAD_BUFS: usize = 256;
 /// Relay buffers kept per core for reuse.
 const SPARE_RELAY_BUFS: usize = 64;
-/// Request-future blocks kept per core for reuse (~2.6 KB each).
+/// Request-future blocks kept per core for reuse (~2.1 KB each).
 const SPARE_REQUEST_BLOCKS: usize = 64;
 
 /// Size of a relay buffer (response heads and bodies). nginx relays up to
