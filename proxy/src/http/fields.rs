@@ -2,6 +2,7 @@
 //! field lines, lookup helpers, and the RFC 9110/9112 checks of the fields that
 //! decide framing and connection handling.
 
+use std::cell::RefCell;
 use std::ops::Range;
 
 use super::error::HttpError;
@@ -356,7 +357,7 @@ pub(crate) fn collect_headers(
     if head_len < 2 || &buf[head_len - 2..head_len] != b"\r\n" {
         return Err(BARE_LF);
     }
-    let mut out = Vec::with_capacity(parsed.len());
+    let mut out = spare_headers(parsed.len());
     for h in parsed {
         let name = Span::of(buf, h.name.as_bytes());
         let value = Span::of(buf, h.value);
@@ -378,6 +379,38 @@ pub(crate) fn collect_headers(
 
 /// How many field lines fit on the stack for httparse; more are allocated.
 pub(crate) const STACK_HEADERS: usize = 128;
+
+/// Field-line vectors kept per thread for the next heads parsed there, and
+/// the largest one kept (the default header limit's worth).
+const SPARE_HEADER_VECS: usize = 64;
+const SPARE_HEADER_CAP: usize = 128;
+
+thread_local! {
+    static SPARE_HEADERS: RefCell<Vec<Vec<Header>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An empty vector for `n` field lines, a spare one if this thread has one.
+fn spare_headers(n: usize) -> Vec<Header> {
+    let mut v = SPARE_HEADERS.with_borrow_mut(Vec::pop).unwrap_or_default();
+    v.reserve(n);
+    v
+}
+
+/// Gives a parsed head's field lines back for the next head parsed on this
+/// thread (the data path does, after each request and response head), so a
+/// steady stream of requests allocates no field vectors. Large ones, and
+/// more than a few dozen, are freed.
+pub fn recycle_headers(mut v: Vec<Header>) {
+    if v.capacity() > SPARE_HEADER_CAP {
+        return;
+    }
+    v.clear();
+    SPARE_HEADERS.with_borrow_mut(|spare| {
+        if spare.len() < SPARE_HEADER_VECS {
+            spare.push(v);
+        }
+    });
+}
 
 /// Maps an httparse error to ours. Obs-fold and whitespace before the colon
 /// surface as `HeaderName` because httparse is configured not to allow them.
@@ -435,6 +468,28 @@ mod tests {
         assert_eq!(cookie(buf, &h, "b"), Some(&b""[..]));
         assert_eq!(cookie(buf, &h, "c"), Some(&b"3"[..]));
         assert_eq!(cookie(buf, &h, "d"), None);
+    }
+
+    #[test]
+    fn recycled_field_vectors_serve_the_next_head_cleared() {
+        use crate::http::{Limits, parse_request};
+        let first = parse_request(b"GET / HTTP/1.1\r\nHost: a\r\nX-One: 1\r\nX-Two: 2\r\n\r\n", &Limits::default())
+            .unwrap()
+            .unwrap();
+        let ptr = first.headers.as_ptr();
+        recycle_headers(first.headers);
+        let raw = b"GET / HTTP/1.1\r\nHost: b\r\n\r\n";
+        let second = parse_request(raw, &Limits::default()).unwrap().unwrap();
+        assert_eq!(second.headers.as_ptr(), ptr, "the recycled vector is reused");
+        assert_eq!(second.headers.len(), 1, "and holds only the new head's fields");
+        assert_eq!(header(raw, &second.headers, "host"), Some(&b"b"[..]));
+        // A vector past the kept size is freed, not kept.
+        let kept = || SPARE_HEADERS.with_borrow(Vec::len);
+        let before = kept();
+        recycle_headers(Vec::with_capacity(SPARE_HEADER_CAP + 1));
+        assert_eq!(kept(), before);
+        recycle_headers(Vec::with_capacity(SPARE_HEADER_CAP));
+        assert_eq!(kept(), before + 1);
     }
 
     #[test]

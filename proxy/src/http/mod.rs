@@ -30,7 +30,7 @@ mod tests;
 
 pub use chunked::{Chunk, ChunkedDecoder, MAX_CHUNK_LINE, MAX_TRAILERS};
 pub use error::{HttpError, Limits, error_response, reason_phrase};
-pub use fields::{Header, Span, cookie, header, header_values, list_items};
+pub use fields::{Header, Span, cookie, header, header_values, list_items, recycle_headers};
 pub use request::{BodyKind, Method, RequestHead, TargetForm, parse_request};
 pub use response::{ResponseHead, parse_response};
 pub use rewrite::{

@@ -109,7 +109,9 @@ async fn serve_request(
     };
     CoreStats::add(&ctx.stats.requests, 1);
     ctx.in_flight.set(ctx.in_flight.get() + 1);
-    let after = forward::handle(ctx, lctx, stream, peer, buf, head).await;
+    let after = forward::handle(ctx, lctx, stream, peer, buf, &head).await;
+    // The field-line vector serves the next head parsed on this core.
+    http::recycle_headers(head.headers);
     ctx.in_flight.set(ctx.in_flight.get() - 1);
     after
 }

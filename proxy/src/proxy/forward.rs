@@ -217,7 +217,7 @@ pub async fn handle(
     client: &TcpStream,
     peer: SocketAddr,
     buf: &mut BytesMut,
-    head: RequestHead,
+    head: &RequestHead,
 ) -> After {
     let ct = ctx.table();
     // Read only for the access log (a clock read per request otherwise).
@@ -593,7 +593,7 @@ async fn relay_response(
     let write_timeout = timeout.max(Duration::from_secs(5));
     let mut relayed_1xx = false;
     let limits = RESPONSE_LIMITS;
-    let rh = loop {
+    let mut rh = loop {
         if !ubuf.is_empty() {
             match http::parse_response(ubuf, &limits, &req.method) {
                 Ok(Some(rh)) if (100..200).contains(&rh.status) && rh.status != 101 => {
@@ -653,6 +653,8 @@ async fn relay_response(
         &http::ResponseOpts { client_minor: req.client_minor, close: close_client, extra },
         out,
     );
+    // The field lines are not looked at again (see `http::recycle_headers`).
+    http::recycle_headers(std::mem::take(&mut rh.headers));
     ubuf.advance(rh.head_len);
     let mut reuse = rh.keep_alive;
     let mut relayed = 0u64;
