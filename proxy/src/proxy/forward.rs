@@ -229,7 +229,7 @@ pub async fn handle(
     {
         let body = super::status::page(ctx, &lconf.pool);
         buf.advance(head.head_len);
-        return super::status::respond(client, &head, body).await;
+        return super::status::respond(client, head, body).await;
     }
     let Some(pi) = ct.table.pool(&lconf.pool) else {
         send_error(client, 503).await;
@@ -259,11 +259,11 @@ pub async fn handle(
         upgrade: head.upgrade,
         default_host: None,
     };
-    http::write_request_head(buf, &head, &opts, &mut out);
+    http::write_request_head(buf, head, &opts, &mut out);
     // The head stays readable (for the strategy's request view) while the
     // buffer moves on to the body: splitting shares the allocation.
     let head_buf = buf.split_to(head.head_len).freeze();
-    let fields = Fields { buf: &head_buf, head: &head };
+    let fields = Fields { buf: &head_buf, head };
     let view = balance::RequestView {
         method: head.method_range.get(&head_buf),
         client_ip: peer.ip(),
