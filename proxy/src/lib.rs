@@ -35,4 +35,5 @@ pub mod http;
 pub mod plugin;
 pub mod proxy;
 pub mod runtime;
+mod spares;
 pub mod stats;

@@ -2,10 +2,10 @@
 //! field lines, lookup helpers, and the RFC 9110/9112 checks of the fields that
 //! decide framing and connection handling.
 
-use std::cell::RefCell;
 use std::ops::Range;
 
 use super::error::HttpError;
+use crate::spares::Spares;
 
 /// A byte range into the buffer a head was parsed from. Heads hold spans, not
 /// borrowed slices, so the caller keeps ownership of its `BytesMut` (it can
@@ -386,12 +386,12 @@ const SPARE_HEADER_VECS: usize = 64;
 const SPARE_HEADER_CAP: usize = 128;
 
 thread_local! {
-    static SPARE_HEADERS: RefCell<Vec<Vec<Header>>> = const { RefCell::new(Vec::new()) };
+    static SPARE_HEADERS: Spares<Vec<Header>> = const { Spares::new(SPARE_HEADER_VECS) };
 }
 
 /// An empty vector for `n` field lines, a spare one if this thread has one.
 fn spare_headers(n: usize) -> Vec<Header> {
-    let mut v = SPARE_HEADERS.with_borrow_mut(Vec::pop).unwrap_or_default();
+    let mut v = SPARE_HEADERS.with(Spares::take).unwrap_or_default();
     v.reserve(n);
     v
 }
@@ -405,11 +405,7 @@ pub fn recycle_headers(mut v: Vec<Header>) {
         return;
     }
     v.clear();
-    SPARE_HEADERS.with_borrow_mut(|spare| {
-        if spare.len() < SPARE_HEADER_VECS {
-            spare.push(v);
-        }
-    });
+    SPARE_HEADERS.with(|spare| spare.give(v));
 }
 
 /// Maps an httparse error to ours. Obs-fold and whitespace before the colon
@@ -484,7 +480,7 @@ mod tests {
         assert_eq!(second.headers.len(), 1, "and holds only the new head's fields");
         assert_eq!(header(raw, &second.headers, "host"), Some(&b"b"[..]));
         // A vector past the kept size is freed, not kept.
-        let kept = || SPARE_HEADERS.with_borrow(Vec::len);
+        let kept = || SPARE_HEADERS.with(Spares::len);
         let before = kept();
         recycle_headers(Vec::with_capacity(SPARE_HEADER_CAP + 1));
         assert_eq!(kept(), before);

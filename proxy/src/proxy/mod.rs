@@ -32,6 +32,7 @@ use crate::balance::{self, Strategy, Table};
 use crate::config::{ListenerConfig, ListenerMode};
 use crate::plugin::{CorePlugins, WasmStrategy};
 use crate::runtime::Shared;
+use crate::spares::Spares;
 use crate::stats::CoreStats;
 use upstream::UpstreamPool;
 
@@ -198,30 +199,6 @@ impl WorkerCtx {
 fn rewind(buf: &mut BytesMut) {
     debug_assert!(buf.is_empty());
     let _ = buf.try_reclaim(buf.capacity() + 1);
-}
-
-/// Objects one core keeps for reuse (buffers, pipes), at most `max`.
-struct Spares<T> {
-    items: RefCell<Vec<T>>,
-    max: usize,
-}
-
-impl<T> Spares<T> {
-    fn new(max: usize) -> Self {
-        Spares { items: RefCell::new(Vec::new()), max }
-    }
-
-    fn take(&self) -> Option<T> {
-        self.items.borrow_mut().pop()
-    }
-
-    /// Keeps `item` unless `max` are kept already (then it is dropped).
-    fn give(&self, item: T) {
-        let mut items = self.items.borrow_mut();
-        if items.len() < self.max {
-            items.push(item);
-        }
-    }
 }
 
 impl Spares<BytesMut> {
