@@ -524,6 +524,60 @@ fn hop_by_hop_response_headers_are_removed() {
     assert_eq!(r.header("x-kept"), Some("yes"), "end-to-end field lost");
 }
 
+/// A response head that needs no rewriting reaches an HTTP/1.1 keep-alive
+/// client byte for byte (field order, case and the backend's `Connection:
+/// keep-alive` included); any one thing the rewrite must change sends it
+/// through the rewrite instead.
+#[test]
+fn a_plain_response_head_passes_byte_for_byte_and_others_are_rewritten() {
+    const PLAIN: &str =
+        "HTTP/1.1 200 OK\r\nServer: raw\r\ncontent-length: 5\r\nConnection: keep-alive\r\nX-Order: 1\r\n\r\nhello";
+    let cases: [(&'static str, &[u8], &str); 6] = [
+        // (backend response, request, head the client must see)
+        (PLAIN, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", PLAIN.strip_suffix("hello").unwrap()),
+        // An HTTP/1.0 client gets a 1.0 status line and, not asking for
+        // keep-alive, `Connection: close`.
+        (
+            PLAIN,
+            b"GET / HTTP/1.0\r\nHost: a\r\n\r\n",
+            "HTTP/1.0 200 OK\r\nServer: raw\r\nX-Order: 1\r\nContent-Length: 5\r\nConnection: close\r\n\r\n",
+        ),
+        // A client closing gets `Connection: close`.
+        (
+            PLAIN,
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nServer: raw\r\nX-Order: 1\r\nContent-Length: 5\r\nConnection: close\r\n\r\n",
+        ),
+        // A Content-Length not in canonical form is re-emitted.
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: 05\r\n\r\nhello",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+        ),
+        // Any other Connection option, and what it names, go.
+        (
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nContent-Length: 5\r\n\r\nhello",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+        ),
+        // An empty reason phrase gets the standard one.
+        (
+            "HTTP/1.1 200\r\nContent-Length: 5\r\nKeep-Alive: timeout=5\r\n\r\nhello",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+        ),
+    ];
+    for (raw, request, want) in cases {
+        let b = Backend::with_mode("raw", support::Mode::Raw(raw));
+        let proxy = Proxy::cli(&[&b], &["--no-forward-headers"]);
+        let mut c = Client::connect(proxy.addr);
+        c.send(request);
+        let r = c.read_response();
+        assert_eq!(show(&r.head.raw), show(want.as_bytes()), "backend sent {}", show(raw.as_bytes()));
+        assert_eq!(r.text(), "hello");
+    }
+}
+
 #[test]
 fn forwarded_headers_are_added() {
     let b = Backend::start("b");

@@ -228,6 +228,12 @@ pub(crate) struct FieldInfo {
     pub conn_upgrade: bool,
     pub upgrade_field: bool,
     pub expect_continue: bool,
+    /// A field a forwarded response head could not keep as it is: a
+    /// hop-by-hop or request-only field (Connection with any option but
+    /// `keep-alive`, Keep-Alive, Proxy-Connection, TE, Upgrade, Host,
+    /// Expect, Transfer-Encoding), or a Content-Length that is repeated or
+    /// not in canonical form. See `ResponseHead::verbatim`.
+    pub rewrite: bool,
 }
 
 /// Reads the fields that decide framing. Rejects what would let two parsers
@@ -243,31 +249,46 @@ pub(crate) fn scan_fields(buf: &[u8], headers: &[Header]) -> Result<FieldInfo, H
         // Dispatch on length first: most fields are none of these and are
         // rejected by one compare.
         match name.len() {
+            2 if name.eq_ignore_ascii_case(b"te") => info.rewrite = true,
             4 if name.eq_ignore_ascii_case(b"host") => {
+                info.rewrite = true;
                 info.host_count += 1;
                 if info.host.is_none() {
                     info.host = Some(h.value);
                 }
             }
             6 if name.eq_ignore_ascii_case(b"expect") => {
+                info.rewrite = true;
                 info.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
             }
-            7 if name.eq_ignore_ascii_case(b"upgrade") => info.upgrade_field = true,
+            7 if name.eq_ignore_ascii_case(b"upgrade") => {
+                info.rewrite = true;
+                info.upgrade_field = true;
+            }
             10 if name.eq_ignore_ascii_case(b"connection") => {
                 for token in list_items(value) {
+                    if token.eq_ignore_ascii_case(b"keep-alive") {
+                        info.conn_keep_alive = true;
+                        continue;
+                    }
+                    info.rewrite = true;
                     if token.eq_ignore_ascii_case(b"close") {
                         info.conn_close = true;
-                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                        info.conn_keep_alive = true;
                     } else if token.eq_ignore_ascii_case(b"upgrade") {
                         info.conn_upgrade = true;
                     }
                 }
             }
+            10 if name.eq_ignore_ascii_case(b"keep-alive") => info.rewrite = true,
+            16 if name.eq_ignore_ascii_case(b"proxy-connection") => info.rewrite = true,
             14 if name.eq_ignore_ascii_case(b"content-length") => {
                 // RFC 9110 §8.6: a list of identical values (or repeated
                 // identical fields) may be treated as one; anything else is
-                // unrecoverable.
+                // unrecoverable. Only a single canonical value (digits, no
+                // leading zero) passes on as sent.
+                info.rewrite |= info.content_length.is_some()
+                    || !value.iter().all(u8::is_ascii_digit)
+                    || (value.len() > 1 && value[0] == b'0');
                 let mut any = false;
                 for item in value.split(|&b| b == b',').map(trim_ows) {
                     let n = parse_decimal(item).ok_or(HttpError::BadRequest("invalid Content-Length"))?;
@@ -283,6 +304,7 @@ pub(crate) fn scan_fields(buf: &[u8], headers: &[Header]) -> Result<FieldInfo, H
             }
             17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
                 info.te_present = true;
+                info.rewrite = true;
                 for item in list_items(value) {
                     let (coding, params) = match item.iter().position(|&b| b == b';') {
                         Some(p) => (trim_ows(&item[..p]), Some(&item[p + 1..])),

@@ -39,6 +39,13 @@ pub struct ResponseHead {
     pub keep_alive: bool,
     /// 101 Switching Protocols: the connection becomes a tunnel.
     pub upgrade: bool,
+    /// The head may go to an HTTP/1.1 client that keeps its connection
+    /// exactly as received: a final `HTTP/1.1` status line with a reason
+    /// phrase at the start of the buffer, and only end-to-end fields besides
+    /// one canonical Content-Length and `Connection: keep-alive` (which says
+    /// what the proxy does with that client anyway, RFC 9110 §7.6.1). The
+    /// rewritten head would differ only in where Content-Length stands.
+    pub verbatim: bool,
 }
 
 impl ResponseHead {
@@ -201,7 +208,10 @@ fn finish(
     } else {
         Span::new(line_start + 12, line_start + 12)
     };
+    let verbatim =
+        line_start == 0 && buf.starts_with(b"HTTP/1.1 ") && !reason.is_empty() && status >= 200 && !info.rewrite;
     Ok(ResponseHead {
+        verbatim,
         status,
         minor_version: minor,
         reason,

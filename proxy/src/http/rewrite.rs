@@ -110,7 +110,7 @@ fn length_bit(len: usize) -> u64 {
 }
 
 /// What a field line is to the rewriter.
-#[derive(PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 enum Kind {
     /// Framing or connection management we re-emit ourselves, or Host.
     Own,
@@ -125,26 +125,22 @@ enum Kind {
 fn kind(name: &[u8]) -> Kind {
     // Expect is consumed here: fastlb answers `100 Continue` itself once a
     // backend is connected (as NGINX does), so the backend never waits on it.
-    const OWN: [&[u8]; 8] = [
-        b"expect",
-        b"host",
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"te",
-        b"transfer-encoding",
-        b"content-length",
-    ];
-    if OWN.iter().any(|o| name.eq_ignore_ascii_case(o)) {
-        Kind::Own
-    } else if name.eq_ignore_ascii_case(b"upgrade") {
-        Kind::Upgrade
-    } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
-        Kind::Xff
-    } else if name.eq_ignore_ascii_case(b"x-forwarded-proto") || name.eq_ignore_ascii_case(b"x-real-ip") {
-        Kind::Replaced
-    } else {
-        Kind::Other
+    // Dispatch on length first: most names are none of these and are
+    // rejected by one compare at most.
+    let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+    match name.len() {
+        2 if is(b"te") => Kind::Own,
+        4 if is(b"host") => Kind::Own,
+        6 if is(b"expect") => Kind::Own,
+        7 if is(b"upgrade") => Kind::Upgrade,
+        9 if is(b"x-real-ip") => Kind::Replaced,
+        10 if is(b"connection") || is(b"keep-alive") => Kind::Own,
+        14 if is(b"content-length") => Kind::Own,
+        15 if is(b"x-forwarded-for") => Kind::Xff,
+        16 if is(b"proxy-connection") => Kind::Own,
+        17 if is(b"transfer-encoding") => Kind::Own,
+        17 if is(b"x-forwarded-proto") => Kind::Replaced,
+        _ => Kind::Other,
     }
 }
 
@@ -410,6 +406,34 @@ mod tests {
 
     fn plain() -> ForwardOpts<'static> {
         ForwardOpts { forward_headers: false, ..ForwardOpts::new(IP) }
+    }
+
+    #[test]
+    fn field_kinds_by_name_in_any_case() {
+        let cases: [(&[u8], Kind); 18] = [
+            (b"te", Kind::Own),
+            (b"Host", Kind::Own),
+            (b"EXPECT", Kind::Own),
+            (b"Upgrade", Kind::Upgrade),
+            (b"X-Real-IP", Kind::Replaced),
+            (b"Connection", Kind::Own),
+            (b"keep-alive", Kind::Own),
+            (b"Content-Length", Kind::Own),
+            (b"x-forwarded-for", Kind::Xff),
+            (b"Proxy-Connection", Kind::Own),
+            (b"Transfer-Encoding", Kind::Own),
+            (b"X-Forwarded-Proto", Kind::Replaced),
+            // Same lengths as the names above, other names.
+            (b"tx", Kind::Other),
+            (b"hose", Kind::Other),
+            (b"keep-alivf", Kind::Other),
+            (b"x-forwarded-prox", Kind::Other),
+            (b"transfer-encodinf", Kind::Other),
+            (b"", Kind::Other),
+        ];
+        for (name, want) in cases {
+            assert_eq!(kind(name), want, "{}", String::from_utf8_lossy(name));
+        }
     }
 
     #[test]

@@ -394,6 +394,41 @@ fn response_basics() {
 }
 
 #[test]
+fn response_verbatim_only_when_the_rewrite_would_change_nothing_but_order() {
+    let yes: [&[u8]; 4] = [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+        b"HTTP/1.1 404 Not Found\r\nServer: x\r\nConnection: keep-alive\r\ncontent-length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive , \r\nContent-Length: 10\r\n\r\n",
+        // Close-delimited: the proxy decides by the framing, not this flag.
+        b"HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\n",
+    ];
+    for buf in yes {
+        assert!(rok(buf, Method::Get).verbatim, "{}", String::from_utf8_lossy(buf));
+    }
+    let no: [&[u8]; 16] = [
+        b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n",
+        b"HTTP/1.2 200 OK\r\nContent-Length: 5\r\n\r\n",
+        b"\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+        b"HTTP/1.1 200\r\nContent-Length: 5\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 05\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nConnection: keep-alive, x-a\r\nX-A: 1\r\nContent-Length: 5\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nContent-Length: 5\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nProxy-Connection: keep-alive\r\nContent-Length: 5\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTE: trailers\r\nContent-Length: 5\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nUpgrade: h2c\r\nContent-Length: 5\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nHost: a\r\nContent-Length: 5\r\n\r\n",
+    ];
+    for buf in no {
+        assert!(!rok(buf, Method::Get).verbatim, "{}", String::from_utf8_lossy(buf));
+    }
+}
+
+#[test]
 fn response_body_framing() {
     let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
     assert_eq!(rok(chunked, Method::Get).body, BodyKind::Chunked);

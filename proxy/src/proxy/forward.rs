@@ -647,15 +647,28 @@ async fn relay_response(
     let dechunk_for_10 = req.client_minor == 0 && matches!(rh.body, BodyKind::Chunked);
     let close_client = !req.client_keep || matches!(rh.body, BodyKind::CloseDelimited) || dechunk_for_10;
     out.clear();
-    http::write_response_head(
-        ubuf,
-        &rh,
-        &http::ResponseOpts { client_minor: req.client_minor, close: close_client, extra },
-        out,
-    );
+    // A head that needs no rewriting (the usual response to a keep-alive
+    // HTTP/1.1 client) stays in the read buffer and leaves with the body
+    // bytes read with it, in one send from that buffer.
+    let verbatim = rh.verbatim
+        && req.client_minor == 1
+        && !close_client
+        && extra.is_empty()
+        && matches!(rh.body, BodyKind::Length(_));
+    let kept_head = if verbatim {
+        rh.head_len
+    } else {
+        http::write_response_head(
+            ubuf,
+            &rh,
+            &http::ResponseOpts { client_minor: req.client_minor, close: close_client, extra },
+            out,
+        );
+        ubuf.advance(rh.head_len);
+        0
+    };
     // The field lines are not looked at again (see `http::recycle_headers`).
     http::recycle_headers(std::mem::take(&mut rh.headers));
-    ubuf.advance(rh.head_len);
     let mut reuse = rh.keep_alive;
     let mut relayed = 0u64;
 
@@ -667,15 +680,23 @@ async fn relay_response(
         }
         BodyKind::Length(n) => {
             let mut rem = n;
-            let take = rem.min(ubuf.len() as u64) as usize;
+            let read = ubuf.len() - kept_head;
+            let take = rem.min(read as u64) as usize;
             rem -= take as u64;
-            if ubuf.len() > take {
+            if read > take {
                 // More than the body: the backend is broken, drop the excess
                 // and the connection.
                 reuse = false;
-                ubuf.truncate(take);
+                ubuf.truncate(kept_head + take);
             }
-            if take <= INLINE_BODY {
+            if verbatim {
+                relayed += ubuf.len() as u64;
+                match write_all_timeout(client, std::mem::take(ubuf), write_timeout).await {
+                    Ok(b) => *ubuf = b,
+                    Err(_) => return Resp::Broken,
+                }
+                ubuf.clear();
+            } else if take <= INLINE_BODY {
                 out.extend_from_slice(ubuf);
                 ubuf.clear();
             } else {

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 /// Width of one wheel bucket.
 const TICK: Duration = Duration::from_millis(10);
+const TICK_NANOS: u64 = TICK.as_nanos() as u64;
 /// Buckets in the wheel (one revolution = `SLOTS` × `TICK`; later deadlines
 /// wait in their bucket for further revolutions).
 const SLOTS: usize = 256;
@@ -95,10 +96,16 @@ impl Wheel {
         }
     }
 
-    fn tick_of(&self, t: Instant) -> u64 {
+    /// Nanoseconds from tick 0 to `t` (0 before it), in 64 bits: 128-bit
+    /// `Duration::as_nanos` arithmetic costs a library division per call.
+    fn nanos_since_base(&self, t: Instant) -> u64 {
         let d = t.saturating_duration_since(self.base);
+        d.as_secs().saturating_mul(1_000_000_000).saturating_add(u64::from(d.subsec_nanos()))
+    }
+
+    fn tick_of(&self, t: Instant) -> u64 {
         // Round up: a timer never fires before its deadline's tick.
-        d.as_nanos().div_ceil(TICK.as_nanos()) as u64
+        self.nanos_since_base(t).div_ceil(TICK_NANOS)
     }
 
     fn arm(&mut self, deadline: Instant) -> Option<(u32, u32)> {
@@ -157,7 +164,7 @@ impl Wheel {
     fn turn(&mut self, wake: &mut Vec<Waker>) {
         let now = Instant::now();
         self.now = now;
-        let now_tick = now.saturating_duration_since(self.base).as_nanos() as u64 / TICK.as_nanos() as u64;
+        let now_tick = self.nanos_since_base(now) / TICK_NANOS;
         self.advance(now_tick, wake);
     }
 
@@ -167,7 +174,7 @@ impl Wheel {
         if self.armed == 0 {
             return None;
         }
-        let next = self.base + Duration::from_nanos((self.current + 1).saturating_mul(TICK.as_nanos() as u64));
+        let next = self.base + Duration::from_nanos((self.current + 1).saturating_mul(TICK_NANOS));
         Some(next.saturating_duration_since(self.now))
     }
 
