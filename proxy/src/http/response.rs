@@ -44,7 +44,9 @@ pub struct ResponseHead {
     /// phrase at the start of the buffer, and only end-to-end fields besides
     /// one canonical Content-Length and `Connection: keep-alive` (which says
     /// what the proxy does with that client anyway, RFC 9110 §7.6.1). The
-    /// rewritten head would differ only in where Content-Length stands.
+    /// rewritten head would differ only in where Content-Length stands and
+    /// in the whitespace around field values, which it normalises (both
+    /// forms are valid HTTP/1.1 and mean the same).
     pub verbatim: bool,
 }
 
