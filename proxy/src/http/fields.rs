@@ -5,6 +5,7 @@
 use std::ops::Range;
 
 use super::error::HttpError;
+use super::rewrite;
 use crate::spares::Spares;
 
 /// A byte range into the buffer a head was parsed from. Heads hold spans, not
@@ -211,6 +212,47 @@ pub(crate) fn is_authority(s: &[u8]) -> bool {
         && port.iter().all(u8::is_ascii_digit)
 }
 
+/// The field names fastlb itself acts on (framing, connection management,
+/// forwarding); every other name is `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Name {
+    Te,
+    Host,
+    Expect,
+    Upgrade,
+    XRealIp,
+    Connection,
+    KeepAlive,
+    ContentLength,
+    XForwardedFor,
+    ProxyConnection,
+    TransferEncoding,
+    XForwardedProto,
+    Other,
+}
+
+/// Which [`Name`] a field name is (ASCII case-insensitive). Dispatches on
+/// the length first: most names are none of these and are ruled out by one
+/// compare at most.
+pub(crate) fn name_of(name: &[u8]) -> Name {
+    let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+    match name.len() {
+        2 if is(b"te") => Name::Te,
+        4 if is(b"host") => Name::Host,
+        6 if is(b"expect") => Name::Expect,
+        7 if is(b"upgrade") => Name::Upgrade,
+        9 if is(b"x-real-ip") => Name::XRealIp,
+        10 if is(b"connection") => Name::Connection,
+        10 if is(b"keep-alive") => Name::KeepAlive,
+        14 if is(b"content-length") => Name::ContentLength,
+        15 if is(b"x-forwarded-for") => Name::XForwardedFor,
+        16 if is(b"proxy-connection") => Name::ProxyConnection,
+        17 if is(b"transfer-encoding") => Name::TransferEncoding,
+        17 if is(b"x-forwarded-proto") => Name::XForwardedProto,
+        _ => Name::Other,
+    }
+}
+
 /// What the framing and connection-management fields of one head say.
 #[derive(Debug, Default)]
 pub(crate) struct FieldInfo {
@@ -228,11 +270,10 @@ pub(crate) struct FieldInfo {
     pub conn_upgrade: bool,
     pub upgrade_field: bool,
     pub expect_continue: bool,
-    /// A field a forwarded response head could not keep as it is: a
-    /// hop-by-hop or request-only field (Connection with any option but
-    /// `keep-alive`, Keep-Alive, Proxy-Connection, TE, Upgrade, Host,
-    /// Expect, Transfer-Encoding), or a Content-Length that is repeated or
-    /// not in canonical form. See `ResponseHead::verbatim`.
+    /// A field a forwarded response head could not keep as it is: one the
+    /// response rewrite drops or re-emits (`rewrite::response_rewrites`),
+    /// except a Connection field listing only `keep-alive` and a single
+    /// Content-Length in canonical form. See `ResponseHead::verbatim`.
     pub rewrite: bool,
 }
 
@@ -244,28 +285,23 @@ pub(crate) fn scan_fields(buf: &[u8], headers: &[Header]) -> Result<FieldInfo, H
     let mut chunked_count = 0u32;
     let mut unknown_coding = false;
     for h in headers {
-        let name = h.name.get(buf);
         let value = h.value.get(buf);
-        // Dispatch on length first: most fields are none of these and are
-        // rejected by one compare.
-        match name.len() {
-            2 if name.eq_ignore_ascii_case(b"te") => info.rewrite = true,
-            4 if name.eq_ignore_ascii_case(b"host") => {
-                info.rewrite = true;
+        let name = name_of(h.name.get(buf));
+        // Content-Length and Connection pass on as sent unless their values
+        // say otherwise (below).
+        info.rewrite |= !matches!(name, Name::ContentLength | Name::Connection) && rewrite::response_rewrites(name);
+        match name {
+            Name::Host => {
                 info.host_count += 1;
                 if info.host.is_none() {
                     info.host = Some(h.value);
                 }
             }
-            6 if name.eq_ignore_ascii_case(b"expect") => {
-                info.rewrite = true;
+            Name::Expect => {
                 info.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
             }
-            7 if name.eq_ignore_ascii_case(b"upgrade") => {
-                info.rewrite = true;
-                info.upgrade_field = true;
-            }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
+            Name::Upgrade => info.upgrade_field = true,
+            Name::Connection => {
                 for token in list_items(value) {
                     if token.eq_ignore_ascii_case(b"keep-alive") {
                         info.conn_keep_alive = true;
@@ -279,9 +315,7 @@ pub(crate) fn scan_fields(buf: &[u8], headers: &[Header]) -> Result<FieldInfo, H
                     }
                 }
             }
-            10 if name.eq_ignore_ascii_case(b"keep-alive") => info.rewrite = true,
-            16 if name.eq_ignore_ascii_case(b"proxy-connection") => info.rewrite = true,
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
+            Name::ContentLength => {
                 // RFC 9110 §8.6: a list of identical values (or repeated
                 // identical fields) may be treated as one; anything else is
                 // unrecoverable. Only a single canonical value (digits, no
@@ -302,9 +336,8 @@ pub(crate) fn scan_fields(buf: &[u8], headers: &[Header]) -> Result<FieldInfo, H
                     return Err(HttpError::BadRequest("invalid Content-Length"));
                 }
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+            Name::TransferEncoding => {
                 info.te_present = true;
-                info.rewrite = true;
                 for item in list_items(value) {
                     let (coding, params) = match item.iter().position(|&b| b == b';') {
                         Some(p) => (trim_ows(&item[..p]), Some(&item[p + 1..])),

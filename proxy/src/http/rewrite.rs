@@ -10,7 +10,7 @@ use std::io::Write as _;
 use std::net::IpAddr;
 
 use super::error::reason_phrase;
-use super::fields::{Header, Span, list_items};
+use super::fields::{Header, Name, Span, list_items, name_of};
 use super::request::{BodyKind, RequestHead, TargetForm};
 use super::response::ResponseHead;
 
@@ -123,25 +123,33 @@ enum Kind {
 }
 
 fn kind(name: &[u8]) -> Kind {
+    kind_of(name_of(name))
+}
+
+fn kind_of(name: Name) -> Kind {
     // Expect is consumed here: fastlb answers `100 Continue` itself once a
     // backend is connected (as NGINX does), so the backend never waits on it.
-    // Dispatch on length first: most names are none of these and are
-    // rejected by one compare at most.
-    let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
-    match name.len() {
-        2 if is(b"te") => Kind::Own,
-        4 if is(b"host") => Kind::Own,
-        6 if is(b"expect") => Kind::Own,
-        7 if is(b"upgrade") => Kind::Upgrade,
-        9 if is(b"x-real-ip") => Kind::Replaced,
-        10 if is(b"connection") || is(b"keep-alive") => Kind::Own,
-        14 if is(b"content-length") => Kind::Own,
-        15 if is(b"x-forwarded-for") => Kind::Xff,
-        16 if is(b"proxy-connection") => Kind::Own,
-        17 if is(b"transfer-encoding") => Kind::Own,
-        17 if is(b"x-forwarded-proto") => Kind::Replaced,
-        _ => Kind::Other,
+    match name {
+        Name::Te
+        | Name::Host
+        | Name::Expect
+        | Name::Connection
+        | Name::KeepAlive
+        | Name::ContentLength
+        | Name::ProxyConnection
+        | Name::TransferEncoding => Kind::Own,
+        Name::Upgrade => Kind::Upgrade,
+        Name::XForwardedFor => Kind::Xff,
+        Name::XRealIp | Name::XForwardedProto => Kind::Replaced,
+        Name::Other => Kind::Other,
     }
+}
+
+/// Whether [`write_response_head`] drops or re-emits fields so named for
+/// a final response (which the verbatim path relies on: see
+/// `ResponseHead::verbatim`).
+pub(crate) fn response_rewrites(name: Name) -> bool {
+    matches!(kind_of(name), Kind::Own | Kind::Upgrade)
 }
 
 fn put_field(out: &mut Vec<u8>, buf: &[u8], h: &Header) {
