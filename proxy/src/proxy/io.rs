@@ -81,11 +81,7 @@ pub async fn write_all<B: IoBuf>(stream: &TcpStream, data: B) -> (io::Result<()>
 
 /// Writes all of `data` within `timeout`.
 pub async fn write_all_timeout<B: IoBuf>(stream: &TcpStream, data: B, timeout: Duration) -> io::Result<B> {
-    match timer::timeout(timeout, write_all(stream, data)).await {
-        Ok((Ok(()), b)) => Ok(b),
-        Ok((Err(e), _)) => Err(e),
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
-    }
+    within(timeout, write_all(stream, data)).await
 }
 
 /// Writes `a` then `b` in one vectored write (more if partial) within
@@ -96,9 +92,14 @@ pub async fn write2_timeout(
     b: BytesMut,
     timeout: Duration,
 ) -> io::Result<(Vec<u8>, BytesMut)> {
-    match timer::timeout(timeout, write2(stream, a, b)).await {
-        Ok((Ok(()), a, b)) => Ok((a, b)),
-        Ok((Err(e), ..)) => Err(e),
+    within(timeout, write2(stream, a, b)).await
+}
+
+/// Runs a whole write within `timeout`; the buffers come back on success.
+async fn within<T>(timeout: Duration, write: impl Future<Output = (io::Result<()>, T)>) -> io::Result<T> {
+    match timer::timeout(timeout, write).await {
+        Ok((Ok(()), b)) => Ok(b),
+        Ok((Err(e), _)) => Err(e),
         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
     }
 }
@@ -106,32 +107,32 @@ pub async fn write2_timeout(
 /// Writes `a` then `b`: one vectored send, then whatever it left of each.
 /// Submitted directly, like [`write_all`]: compio's `write_vectored_all`
 /// future was the largest part of a request's state (1 KB of its 2.6 KB).
-async fn write2(stream: &TcpStream, a: Vec<u8>, b: BytesMut) -> (io::Result<()>, Vec<u8>, BytesMut) {
+async fn write2(stream: &TcpStream, a: Vec<u8>, b: BytesMut) -> (io::Result<()>, (Vec<u8>, BytesMut)) {
     let op = SendVectored::new(stream.to_shared_fd(), (a, (b,)), SendFlags::empty());
     let BufResult(res, op) = compio::runtime::submit(op).await;
     let (a, (b,)) = op.into_inner();
     let sent = match res {
-        Ok(0) if !(a.is_empty() && b.is_empty()) => return (Err(io::ErrorKind::WriteZero.into()), a, b),
+        Ok(0) if !(a.is_empty() && b.is_empty()) => return (Err(io::ErrorKind::WriteZero.into()), (a, b)),
         Ok(n) => n,
         // Nothing went: the rest below sends both.
         Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
-        Err(e) => return (Err(e), a, b),
+        Err(e) => return (Err(e), (a, b)),
     };
     if sent < a.len() {
         let (res, a_rest) = write_all(stream, a.slice(sent..)).await;
         let a = a_rest.into_inner();
         if res.is_err() {
-            return (res, a, b);
+            return (res, (a, b));
         }
         let (res, b) = write_all(stream, b).await;
-        return (res, a, b);
+        return (res, (a, b));
     }
     let b_sent = sent - a.len();
     if b_sent < b.len() {
         let (res, b_rest) = write_all(stream, b.slice(b_sent..)).await;
-        return (res, a, b_rest.into_inner());
+        return (res, (a, b_rest.into_inner()));
     }
-    (Ok(()), a, b)
+    (Ok(()), (a, b))
 }
 
 #[cfg(test)]
@@ -209,7 +210,7 @@ mod tests {
             // The first send may still be accepted; a later one meets the reset.
             let mut failed = false;
             for _ in 0..50 {
-                let (res, a, b) = write2(&stream, pattern(100_000, 4), BytesMut::from(&b"x"[..])).await;
+                let (res, (a, b)) = write2(&stream, pattern(100_000, 4), BytesMut::from(&b"x"[..])).await;
                 assert_eq!((a.len(), b.len()), (100_000, 1));
                 if res.is_err() {
                     failed = true;
