@@ -690,12 +690,10 @@ async fn relay_response(
                 ubuf.truncate(kept_head + take);
             }
             if verbatim {
-                relayed += ubuf.len() as u64;
-                match write_all_timeout(client, std::mem::take(ubuf), write_timeout).await {
-                    Ok(b) => *ubuf = b,
-                    Err(_) => return Resp::Broken,
+                match flush_read(client, ubuf, write_timeout).await {
+                    Some(n) => relayed += n,
+                    None => return Resp::Broken,
                 }
-                ubuf.clear();
             } else if take <= INLINE_BODY {
                 out.extend_from_slice(ubuf);
                 ubuf.clear();
@@ -747,10 +745,9 @@ async fn relay_response(
                     ubuf.truncate(take);
                 }
                 rem -= take as u64;
-                relayed += take as u64;
-                match write_all_timeout(client, std::mem::take(ubuf), write_timeout).await {
-                    Ok(b) => *ubuf = b,
-                    Err(_) => return Resp::Broken,
+                match flush_read(client, ubuf, write_timeout).await {
+                    Some(n) => relayed += n,
+                    None => return Resp::Broken,
                 }
             }
         }
@@ -791,13 +788,9 @@ async fn relay_response(
                     Some(n) => relayed += n,
                     None => return Resp::Broken,
                 }
-                if !ubuf.is_empty() {
-                    relayed += ubuf.len() as u64;
-                    match write_all_timeout(client, std::mem::take(ubuf), write_timeout).await {
-                        Ok(b) => *ubuf = b,
-                        Err(_) => return Resp::Broken,
-                    }
-                    ubuf.clear();
+                match flush_read(client, ubuf, write_timeout).await {
+                    Some(n) => relayed += n,
+                    None => return Resp::Broken,
                 }
                 match read_some(up, ubuf, RELAY_READ, timer::now() + timeout).await {
                     Ok(n) if n > 0 => {}
@@ -826,6 +819,19 @@ async fn flush(client: &TcpStream, out: &mut Vec<u8>, timeout: Duration) -> Opti
     let mut o = write_all_timeout(client, std::mem::take(out), timeout).await.ok()?;
     o.clear();
     *out = o;
+    Some(n)
+}
+
+/// [`flush`] for the read buffer: relays what it holds to the client as it
+/// is and leaves it empty.
+async fn flush_read(client: &TcpStream, ubuf: &mut BytesMut, timeout: Duration) -> Option<u64> {
+    if ubuf.is_empty() {
+        return Some(0);
+    }
+    let n = ubuf.len() as u64;
+    let mut b = write_all_timeout(client, std::mem::take(ubuf), timeout).await.ok()?;
+    b.clear();
+    *ubuf = b;
     Some(n)
 }
 
