@@ -19,12 +19,15 @@ impl<T> Spares<T> {
         self.items.borrow_mut().pop()
     }
 
-    /// Keeps `item` unless `max` are kept already (then it is dropped).
-    pub(crate) fn give(&self, item: T) {
+    /// Keeps `item` unless `max` are kept already: then it is handed back
+    /// (dropping it drops the item; owners of raw memory free it).
+    pub(crate) fn give(&self, item: T) -> Option<T> {
         let mut items = self.items.borrow_mut();
         if items.len() < self.max {
             items.push(item);
+            return None;
         }
+        Some(item)
     }
 
     /// How many are kept now.

@@ -11,24 +11,25 @@
 //! into memory that is still warm.
 
 use std::alloc::{self, Layout};
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
+use crate::spares::Spares;
+
 /// Spare blocks of one layout: the first one asked for (a core has one
 /// request future type; any other is allocated and freed as usual).
 pub struct Blocks {
     layout: Cell<Option<Layout>>,
-    free: RefCell<Vec<NonNull<u8>>>,
-    max: usize,
+    free: Spares<NonNull<u8>>,
 }
 
 impl Blocks {
     /// Keeps at most `max` spare blocks.
     pub fn new(max: usize) -> Self {
-        Blocks { layout: Cell::new(None), free: RefCell::new(Vec::new()), max }
+        Blocks { layout: Cell::new(None), free: Spares::new(max) }
     }
 
     /// Makes a future with `make` right in a block (a spare one if there is
@@ -50,8 +51,9 @@ impl Blocks {
     }
 
     /// The number of spare blocks kept now.
-    pub fn spare(&self) -> usize {
-        self.free.borrow().len()
+    #[cfg(test)]
+    fn spare(&self) -> usize {
+        self.free.len()
     }
 
     fn alloc(&self, layout: Layout) -> NonNull<u8> {
@@ -59,7 +61,7 @@ impl Blocks {
             self.layout.set(Some(layout));
         }
         if self.layout.get() == Some(layout)
-            && let Some(p) = self.free.borrow_mut().pop()
+            && let Some(p) = self.free.take()
         {
             return p;
         }
@@ -69,10 +71,8 @@ impl Blocks {
     }
 
     fn give(&self, p: NonNull<u8>, layout: Layout) {
-        let mut free = self.free.borrow_mut();
-        if self.layout.get() == Some(layout) && free.len() < self.max {
-            free.push(p);
-        } else {
+        let refused = if self.layout.get() == Some(layout) { self.free.give(p) } else { Some(p) };
+        if let Some(p) = refused {
             // SAFETY: `p` was allocated by `alloc` with this layout.
             unsafe { alloc::dealloc(p.as_ptr(), layout) };
         }
@@ -82,7 +82,7 @@ impl Blocks {
 impl Drop for Blocks {
     fn drop(&mut self) {
         if let Some(layout) = self.layout.get() {
-            for p in self.free.get_mut().drain(..) {
+            while let Some(p) = self.free.take() {
                 // SAFETY: every kept block was allocated with `layout`.
                 unsafe { alloc::dealloc(p.as_ptr(), layout) };
             }
