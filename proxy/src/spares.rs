@@ -19,15 +19,22 @@ impl<T> Spares<T> {
         self.items.borrow_mut().pop()
     }
 
-    /// Keeps `item` unless `max` are kept already: then it is handed back
-    /// (dropping it drops the item; owners of raw memory free it).
-    pub(crate) fn give(&self, item: T) -> Option<T> {
+    /// Keeps `item` unless `max` are kept already (then it is dropped).
+    #[inline]
+    pub(crate) fn give(&self, item: T) {
+        let _ = self.keep(item);
+    }
+
+    /// [`give`](Self::give) that hands a refused item back, for owners of
+    /// raw memory, which must free it themselves.
+    #[inline]
+    pub(crate) fn keep(&self, item: T) -> Result<(), T> {
         let mut items = self.items.borrow_mut();
         if items.len() < self.max {
             items.push(item);
-            return None;
+            return Ok(());
         }
-        Some(item)
+        Err(item)
     }
 
     /// How many are kept now.

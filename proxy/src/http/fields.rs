@@ -234,6 +234,7 @@ pub(crate) enum Name {
 /// Which [`Name`] a field name is (ASCII case-insensitive). Dispatches on
 /// the length first: most names are none of these and are ruled out by one
 /// compare at most.
+#[inline(always)]
 pub(crate) fn name_of(name: &[u8]) -> Name {
     let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
     match name.len() {

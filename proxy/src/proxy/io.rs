@@ -81,7 +81,7 @@ pub async fn write_all<B: IoBuf>(stream: &TcpStream, data: B) -> (io::Result<()>
 
 /// Writes all of `data` within `timeout`.
 pub async fn write_all_timeout<B: IoBuf>(stream: &TcpStream, data: B, timeout: Duration) -> io::Result<B> {
-    within(timeout, write_all(stream, data)).await
+    written(timer::timeout(timeout, write_all(stream, data)).await)
 }
 
 /// Writes `a` then `b` in one vectored write (more if partial) within
@@ -92,12 +92,14 @@ pub async fn write2_timeout(
     b: BytesMut,
     timeout: Duration,
 ) -> io::Result<(Vec<u8>, BytesMut)> {
-    within(timeout, write2(stream, a, b)).await
+    written(timer::timeout(timeout, write2(stream, a, b)).await)
 }
 
-/// Runs a whole write within `timeout`; the buffers come back on success.
-async fn within<T>(timeout: Duration, write: impl Future<Output = (io::Result<()>, T)>) -> io::Result<T> {
-    match timer::timeout(timeout, write).await {
+/// The outcome of a whole write run under a deadline; the buffers come back
+/// on success. (A plain function, not a wrapping future: that would move the
+/// write's future into its own, a copy per write.)
+fn written<T>(res: Result<(io::Result<()>, T), timer::Elapsed>) -> io::Result<T> {
+    match res {
         Ok((Ok(()), b)) => Ok(b),
         Ok((Err(e), _)) => Err(e),
         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),

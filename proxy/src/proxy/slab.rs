@@ -71,8 +71,8 @@ impl Blocks {
     }
 
     fn give(&self, p: NonNull<u8>, layout: Layout) {
-        let refused = if self.layout.get() == Some(layout) { self.free.give(p) } else { Some(p) };
-        if let Some(p) = refused {
+        let kept = if self.layout.get() == Some(layout) { self.free.keep(p) } else { Err(p) };
+        if let Err(p) = kept {
             // SAFETY: `p` was allocated by `alloc` with this layout.
             unsafe { alloc::dealloc(p.as_ptr(), layout) };
         }
