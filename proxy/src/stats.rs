@@ -23,9 +23,17 @@ pub struct CoreStats {
 }
 
 impl CoreStats {
+    /// Adds `n` to one of this core's counters (single writer: see
+    /// [`bump`](crate::balance::table::bump)).
     #[inline]
     pub fn add(c: &AtomicU64, n: u64) {
-        c.fetch_add(n, Ordering::Relaxed);
+        crate::balance::table::bump(c, n);
+    }
+
+    /// Takes `n` from one of this core's gauges (single writer, as [`add`](Self::add)).
+    #[inline]
+    pub fn sub(c: &AtomicU64, n: u64) {
+        c.store(c.load(Ordering::Relaxed).wrapping_sub(n), Ordering::Relaxed);
     }
 
     #[inline]

@@ -451,11 +451,11 @@ impl CorePlugin {
     }
 }
 
-/// Adds one to a counter of this core's [`CoreSlot`]: only this core
-/// writes it, so a plain load and store do (no locked read-modify-write).
+/// Adds one to a counter of this core's [`CoreSlot`] (single writer: see
+/// [`table::bump`](crate::balance::table::bump)).
 #[inline]
 fn bump(c: &std::sync::atomic::AtomicU64) {
-    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    crate::balance::table::bump(c, 1);
 }
 
 /// Classifies a call error: the epoch deadline is a timeout, anything else a trap.

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -26,7 +25,7 @@ struct OpenGuard<'a>(&'a CoreStats);
 
 impl Drop for OpenGuard<'_> {
     fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::Relaxed);
+        CoreStats::sub(&self.0.open, 1);
     }
 }
 
