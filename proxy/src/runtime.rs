@@ -194,6 +194,11 @@ fn worker_main(
             return;
         }
     };
+    // Sockets that carry many requests are used through this table (see
+    // `proxy::fixed`); without it they are used as plain descriptors.
+    if let Err(e) = proxy::fixed::init(&rt) {
+        tracing::warn!(core, error = %e, "no registered-file table: sockets are used as plain descriptors");
+    }
     let config = Arc::clone(&shared.config);
     let mut sockets = Vec::new();
     for (l, addr) in config.listeners.iter().zip(&addrs) {
@@ -221,6 +226,7 @@ fn worker_main(
         let _ = ready.send(Ok(core));
         proxy::serve(ctx, listeners, stop).await;
     });
+    proxy::fixed::shutdown();
 }
 
 /// Binds once without SO_REUSEPORT so an address held by anyone (including

@@ -11,6 +11,7 @@ use compio::driver::op::{RecvFlags, RecvManaged, ResultTakeBuffer};
 use compio::driver::{AsFd, ToSharedFd};
 use compio::net::TcpStream;
 
+use super::fixed::Sock;
 use super::forward::{self, After};
 use super::io::{ReadError, read_some};
 use super::{ListenerCtx, WorkerCtx, timer};
@@ -38,7 +39,7 @@ impl Drop for OpenGuard<'_> {
 pub fn serve_client(
     ctx: Rc<WorkerCtx>,
     lctx: Rc<ListenerCtx>,
-    stream: TcpStream,
+    mut stream: Sock,
     peer: SocketAddr,
 ) -> impl Future<Output = ()> {
     async move {
@@ -46,17 +47,27 @@ pub fn serve_client(
         let _open = OpenGuard(&ctx.stats);
         // No buffer until bytes arrive: see `recv_idle`.
         let mut buf = BytesMut::new();
-        let mut first = true;
+        // Requests begun on this connection (counting stops at 3).
+        let mut begun = 0u8;
         loop {
             let idle = {
                 let ct = ctx.table();
                 let t = &ct.listener(&lctx).timeouts;
-                if first { t.client_header } else { t.keepalive }
+                if begun == 0 { t.client_header } else { t.keepalive }
             };
             if buf.is_empty() && !recv_idle(&ctx, &stream, &mut buf, timer::now() + idle).await {
                 return;
             }
-            first = false;
+            if begun < 3 {
+                begun += 1;
+                if begun == 3 {
+                    // A third request: a connection kept this long usually
+                    // carries many more, worth a slot in the ring's file
+                    // table (see `fixed`; registering and clearing it cost a
+                    // system call each, about what two requests save).
+                    stream.register();
+                }
+            }
             // On the heap: a request's state lives there only while the request
             // is in progress, so an idle connection's future stays small
             // (inline, the forwarding state would make every connection ~2.1 KB),
@@ -83,7 +94,7 @@ pub fn serve_client(
 async fn serve_request(
     ctx: &Rc<WorkerCtx>,
     lctx: &ListenerCtx,
-    stream: &TcpStream,
+    stream: &Sock,
     peer: SocketAddr,
     buf: &mut BytesMut,
 ) -> After {
@@ -123,7 +134,7 @@ async fn serve_request(
 /// unavailable, it reads into a buffer of its own. False: the client closed,
 /// failed or stayed silent past `deadline`.
 #[allow(clippy::manual_async_fn)]
-fn recv_idle(ctx: &WorkerCtx, stream: &TcpStream, buf: &mut BytesMut, deadline: Instant) -> impl Future<Output = bool> {
+fn recv_idle(ctx: &WorkerCtx, stream: &Sock, buf: &mut BytesMut, deadline: Instant) -> impl Future<Output = bool> {
     async move {
         // The operation is submitted directly (compio's `read_managed` wraps it
         // in two more futures): this future is most of what an idle connection
@@ -158,7 +169,7 @@ fn idle_recv_op(stream: &TcpStream) -> Option<RecvManaged<impl AsFd + 'static>> 
 
 /// [`recv_idle`] without the ring: reads into a buffer of the connection's
 /// own (boxed: it is rare, and inline it would grow every idle connection).
-async fn recv_own(ctx: &WorkerCtx, stream: &TcpStream, buf: &mut BytesMut, deadline: Instant) -> bool {
+async fn recv_own(ctx: &WorkerCtx, stream: &Sock, buf: &mut BytesMut, deadline: Instant) -> bool {
     *buf = ctx.take_head_buf();
     matches!(Box::pin(read_some(stream, buf, HEAD_BUF, deadline)).await, Ok(n) if n > 0)
 }
@@ -169,7 +180,7 @@ async fn recv_own(ctx: &WorkerCtx, stream: &TcpStream, buf: &mut BytesMut, deadl
 async fn read_head(
     header_timeout: Duration,
     limits: &http::Limits,
-    stream: &TcpStream,
+    stream: &Sock,
     buf: &mut BytesMut,
 ) -> Result<Option<RequestHead>, u16> {
     let deadline = timer::now() + header_timeout;
@@ -200,13 +211,13 @@ mod tests {
     fn an_idle_connection_future_stays_small() {
         // Every idle keep-alive connection is one such task: 464 B before
         // its arguments stopped being stored twice and its receive stopped
-        // keeping matched values (see `serve_client` and `recv_idle`).
-        let idle =
-            future_size::<&'static WorkerCtx, &'static TcpStream, &'static mut BytesMut, Instant, _>(|c, s, b, d| {
-                recv_idle(c, s, b, d)
-            });
-        let conn = future_size::<Rc<WorkerCtx>, Rc<ListenerCtx>, TcpStream, SocketAddr, _>(serve_client);
+        // keeping matched values (see `serve_client` and `recv_idle`); 8 B
+        // more since the socket carries its slot in the ring's file table.
+        let idle = future_size::<&'static WorkerCtx, &'static Sock, &'static mut BytesMut, Instant, _>(|c, s, b, d| {
+            recv_idle(c, s, b, d)
+        });
+        let conn = future_size::<Rc<WorkerCtx>, Rc<ListenerCtx>, Sock, SocketAddr, _>(serve_client);
         assert!(idle <= 176, "recv_idle future: {idle} B");
-        assert!(conn <= 288, "serve_client future: {conn} B");
+        assert!(conn <= 296, "serve_client future: {conn} B");
     }
 }

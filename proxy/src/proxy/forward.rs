@@ -6,9 +6,9 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::fixed::Sock;
 use bytes::{Buf, BytesMut};
 use compio::io::AsyncWrite;
-use compio::net::TcpStream;
 
 use super::io::{ReadError, read_at_most, read_some, write_all, write_all_timeout, write2_timeout};
 use super::splice::{self, SpliceError};
@@ -49,12 +49,12 @@ const INLINE_BODY: usize = 4096;
 /// Answers with an error status, then closes gracefully: shut down our
 /// side and drain what the client still sends for a moment, so the
 /// response is not destroyed by a reset.
-pub async fn send_error(stream: &TcpStream, status: u16) {
+pub async fn send_error(stream: &Sock, status: u16) {
     let resp = http::error_response(status);
     if write_all_timeout(stream, resp, Duration::from_secs(5)).await.is_err() {
         return;
     }
-    let mut s = stream;
+    let mut s = stream.stream();
     let _ = s.shutdown().await;
     let deadline = Instant::now() + Duration::from_secs(1);
     let mut sink = BytesMut::with_capacity(4096);
@@ -214,7 +214,7 @@ impl balance::RequestFields for Fields<'_> {
 pub async fn handle(
     ctx: &Rc<WorkerCtx>,
     lctx: &ListenerCtx,
-    client: &TcpStream,
+    client: &Sock,
     peer: SocketAddr,
     buf: &mut BytesMut,
     head: &RequestHead,
@@ -473,7 +473,7 @@ fn push_set_cookie(out: &mut String, name: &str, value: &str, max_age: Option<u6
 
 /// Opens a new connection to `server`, doing the passive-check bookkeeping:
 /// a success resets the failure streak, a failure counts towards `max_fails`.
-pub(super) async fn connect_chosen(core_idx: usize, pool: &Pool, server: &Server) -> Option<TcpStream> {
+pub(super) async fn connect_chosen(core_idx: usize, pool: &Pool, server: &Server) -> Option<Sock> {
     let core = server.stats.core(core_idx);
     match upstream::connect(server.addr, pool.config.timeouts.connect).await {
         Ok(up) => {
@@ -551,8 +551,8 @@ enum BodyError {
 /// Returns the bytes written upstream.
 async fn stream_body(
     client_body_timeout: Duration,
-    client: &TcpStream,
-    up: &TcpStream,
+    client: &Sock,
+    up: &Sock,
     buf: &mut BytesMut,
     body: &mut ReqBody,
     out: &mut Vec<u8>,
@@ -583,8 +583,8 @@ async fn stream_body(
 async fn relay_response(
     ctx: &WorkerCtx,
     pool: &Pool,
-    client: &TcpStream,
-    up: &TcpStream,
+    client: &Sock,
+    up: &Sock,
     ubuf: &mut BytesMut,
     out: &mut Vec<u8>,
     req: &ReqInfo,
@@ -815,7 +815,7 @@ async fn relay_response(
 /// Writes `out` to the client (if anything is pending) and leaves it empty
 /// for reuse. Returns the bytes written, `None` when the client is gone or
 /// stalled past `timeout` (the response is then broken).
-async fn flush(client: &TcpStream, out: &mut Vec<u8>, timeout: Duration) -> Option<u64> {
+async fn flush(client: &Sock, out: &mut Vec<u8>, timeout: Duration) -> Option<u64> {
     if out.is_empty() {
         return Some(0);
     }
@@ -828,7 +828,7 @@ async fn flush(client: &TcpStream, out: &mut Vec<u8>, timeout: Duration) -> Opti
 
 /// [`flush`] for the read buffer: relays what it holds to the client as it
 /// is and leaves it empty.
-async fn flush_read(client: &TcpStream, ubuf: &mut BytesMut, timeout: Duration) -> Option<u64> {
+async fn flush_read(client: &Sock, ubuf: &mut BytesMut, timeout: Duration) -> Option<u64> {
     if ubuf.is_empty() {
         return Some(0);
     }
@@ -841,7 +841,7 @@ async fn flush_read(client: &TcpStream, ubuf: &mut BytesMut, timeout: Duration) 
 
 /// Reads more of a response body from the backend; false at EOF, on error
 /// or when it stays silent past `timeout` (the body is then cut short).
-async fn read_body(up: &TcpStream, ubuf: &mut BytesMut, timeout: Duration) -> bool {
+async fn read_body(up: &Sock, ubuf: &mut BytesMut, timeout: Duration) -> bool {
     matches!(read_some(up, ubuf, BODY_READ, timer::now() + timeout).await, Ok(n) if n > 0)
 }
 
@@ -850,8 +850,8 @@ async fn read_body(up: &TcpStream, ubuf: &mut BytesMut, timeout: Duration) -> bo
 /// is shut down (half-close passed on), and the tunnel ends when both
 /// directions have, or when neither direction moved a byte for `idle`.
 pub(super) async fn tunnel(
-    client: &TcpStream,
-    up: &TcpStream,
+    client: &Sock,
+    up: &Sock,
     client_rest: &mut BytesMut,
     up_rest: BytesMut,
     idle: Duration,
@@ -864,13 +864,7 @@ pub(super) async fn tunnel(
 
 /// One direction of a tunnel: `from` → `to`, starting with `pending`.
 /// Returns the bytes relayed.
-async fn relay(
-    from: &TcpStream,
-    to: &TcpStream,
-    pending: BytesMut,
-    last: &std::cell::Cell<Instant>,
-    idle: Duration,
-) -> u64 {
+async fn relay(from: &Sock, to: &Sock, pending: BytesMut, last: &std::cell::Cell<Instant>, idle: Duration) -> u64 {
     let mut b = pending;
     let mut moved = 0u64;
     loop {
@@ -890,7 +884,7 @@ async fn relay(
             // timed-out read took the buffer with it).
             Err(ReadError::TimedOut) if last.get() + idle > Instant::now() => b = BytesMut::new(),
             _ => {
-                let mut t = to;
+                let mut t = to.stream();
                 let _ = t.shutdown().await;
                 return moved;
             }

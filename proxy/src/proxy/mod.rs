@@ -9,6 +9,7 @@
 //! the atomic counters hanging off it.
 
 mod conn;
+pub(crate) mod fixed;
 mod forward;
 mod io;
 mod slab;
@@ -327,7 +328,9 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, lctx: Rc<ListenerCtx>, listener: TcpLis
         splice::set_nonblocking(std::os::fd::AsRawFd::as_raw_fd(&stream));
         let (c, l) = (Rc::clone(&ctx), Rc::clone(&lctx));
         match lctx.mode {
-            ListenerMode::Http => compio::runtime::spawn(conn::serve_client(c, l, stream, peer)).detach(),
+            ListenerMode::Http => {
+                compio::runtime::spawn(conn::serve_client(c, l, fixed::Sock::new(stream), peer)).detach()
+            }
             ListenerMode::Tcp => compio::runtime::spawn(tcp::serve_tcp(c, l, stream, peer)).detach(),
         }
     }

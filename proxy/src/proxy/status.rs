@@ -4,8 +4,8 @@
 //! snapshots); not a hot path (it takes the control lock briefly), only an
 //! operator's page.
 
+use super::fixed::Sock;
 use bytes::BytesMut;
-use compio::net::TcpStream;
 
 use super::WorkerCtx;
 use super::forward::After;
@@ -34,7 +34,7 @@ pub fn proxy_id() -> String {
 }
 
 /// Writes the page as a complete response (no body for HEAD).
-pub async fn respond(client: &TcpStream, head: &RequestHead, body: String) -> After {
+pub async fn respond(client: &Sock, head: &RequestHead, body: String) -> After {
     let keep = head.keep_alive;
     let mut out = BytesMut::with_capacity(body.len() + 160);
     out.extend_from_slice(

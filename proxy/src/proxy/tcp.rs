@@ -8,12 +8,17 @@ use std::rc::Rc;
 use bytes::BytesMut;
 use compio::net::TcpStream;
 
+use super::fixed::Sock;
+
 use super::forward::{Active, connect_chosen, tunnel};
 use super::{ListenerCtx, WorkerCtx};
 use crate::balance::table::{bump, now_ms};
 use crate::balance::{self};
 
 pub async fn serve_tcp(ctx: Rc<WorkerCtx>, lctx: Rc<ListenerCtx>, client: TcpStream, peer: SocketAddr) {
+    // Tunnels stay plain descriptors (see `fixed`: registering pays off
+    // for connections that carry many requests).
+    let client = Sock::new(client);
     let ct = ctx.table();
     let lconf = ct.listener(&lctx);
     let idle = lconf.timeouts.tunnel;

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use compio::net::TcpStream;
 
+use super::fixed::Sock;
+
 use super::timer;
 use crate::balance::table;
 
@@ -21,7 +23,7 @@ const PROBE_AFTER: Duration = Duration::from_secs(1);
 
 /// An idle upstream connection and when it went idle.
 struct Idle {
-    stream: TcpStream,
+    stream: Sock,
     since: Instant,
 }
 
@@ -65,7 +67,7 @@ impl UpstreamPool {
     /// which saves a syscall per request under load: an idempotent request
     /// that meets a connection the backend just closed gets nothing back,
     /// and `forward` replays it once on a new connection.
-    pub fn take(&mut self, addr: SocketAddr, idle_timeout: Duration, must_probe: bool) -> Option<TcpStream> {
+    pub fn take(&mut self, addr: SocketAddr, idle_timeout: Duration, must_probe: bool) -> Option<Sock> {
         let q = self.idle.get_mut(&addr)?;
         let now = timer::now();
         while let Some(c) = q.pop_back() {
@@ -79,11 +81,14 @@ impl UpstreamPool {
     }
 
     /// Returns a connection after a complete exchange; drops the oldest when
-    /// `max_idle` are already parked for that address.
-    pub fn put(&mut self, addr: SocketAddr, stream: TcpStream, max_idle: usize) {
+    /// `max_idle` are already parked for that address. A connection parked
+    /// for the first time is registered in the ring's file table (see
+    /// `fixed`): it is going to be reused.
+    pub fn put(&mut self, addr: SocketAddr, mut stream: Sock, max_idle: usize) {
         if max_idle == 0 {
             return;
         }
+        stream.register();
         let q = self.idle.entry(addr).or_default();
         if q.len() >= max_idle {
             q.pop_front();
@@ -121,12 +126,12 @@ fn still_open(stream: &TcpStream) -> bool {
 }
 
 /// Connects to a backend within `timeout`, with TCP_NODELAY.
-pub async fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+pub async fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<Sock> {
     match timer::timeout(timeout, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => {
             s.set_nodelay(true)?;
             super::splice::set_nonblocking(s.as_raw_fd());
-            Ok(s)
+            Ok(Sock::new(s))
         }
         Ok(Err(e)) => Err(e),
         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
