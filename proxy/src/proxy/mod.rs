@@ -1,8 +1,10 @@
 //! The data path of one worker core: accept loop, client connections
 //! (`conn`: idle ones hold no buffer), forwarding with retries (`forward`),
 //! zero-copy relay of large bodies (`splice`), the per-core upstream pool
-//! (`upstream`) and deadline timers (`timer`). BENCHMARKS.md has what each
-//! costs and why it is built this way.
+//! (`upstream`), deadline timers (`timer`) and the sockets of the data path
+//! with their slots in the ring's registered-file table (`fixed`), on which
+//! `io` submits its own send and receive operations. BENCHMARKS.md has what
+//! each costs and why it is built this way.
 //!
 //! Everything here runs on one core's compio runtime: state is `Rc`/`Cell`/
 //! `RefCell`; the only shared things are the arc-swapped backend table and
