@@ -36,7 +36,8 @@
 #   PROXY_CMD_fastlb the whole fastlb start command instead (single-quote it; the build step
 #                   still runs unless FASTLB_BIN is set)
 #   PROXIES         proxies compared; "floor" is benches/relay_floor.rs (the bare compio
-#                   relay fastlb's CPU is compared with; built unless FLOOR_BIN is given);
+#                   relay fastlb's CPU is compared with; built unless FLOOR_BIN is given;
+#                   PROXY_CMD_floor='env FIXED=1 …' for its registered-file variant);
 #                   other custom names need PROXY_CMD_<name>  ["direct nginx haproxy fastlb"]
 #   SCENARIOS       NAME:CONNS list (small | 64k | 1m)  ["small:64 small:256 64k:64 1m:64"]
 #   WORKERS_LIST    proxy workers values, one campaign CSV each  ["1 2"]

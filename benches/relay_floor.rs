@@ -18,6 +18,11 @@
 //! with one multishot receive per connection into the provided-buffer
 //! ring instead of one receive per read: the receive stays armed while the
 //! request is away, so the kernel does not re-arm a poll per request.
+//!
+//! `FIXED=1` registers every socket in the ring's file table at once (slot =
+//! descriptor) and sends and receives through its slot, so io_uring takes
+//! no file reference per operation (fastlb does this for sockets that carry
+//! many requests, see `proxy/src/proxy/fixed.rs`). Not with `RECV_MULTI`.
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -34,6 +39,7 @@ use compio::net::{TcpListener, TcpStream};
 use compio::runtime::{Runtime, RuntimeBuilder, SubmitMultiManaged};
 use futures_util::StreamExt;
 use socket2::Socket as Socket2;
+use std::os::fd::AsRawFd;
 
 struct Relay {
     backends: Vec<SocketAddr>,
@@ -53,12 +59,24 @@ struct Conn {
     /// Reads with a multishot receive (armed while one is in `rx`).
     multi: bool,
     rx: Option<MultiRecv>,
+    /// Slot in the ring's registered-file table (`FIXED=1`).
+    fixed: Option<u32>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let Some(slot) = self.fixed {
+            let _ = fixed::update(slot, -1);
+        }
+    }
 }
 
 impl Conn {
     fn new(s: TcpStream, multi: bool) -> Self {
         let _ = s.set_nodelay(true);
-        Conn { s, multi, rx: None }
+        let fd = s.as_raw_fd();
+        let fixed = (fixed::enabled() && !multi && fixed::update(fd as u32, fd).is_ok()).then_some(fd as u32);
+        Conn { s, multi, rx: None, fixed }
     }
 
     /// The armed multishot receive, armed now if it is not.
@@ -92,6 +110,11 @@ impl Conn {
         if buf.capacity() - buf.len() < 2048 {
             buf.reserve(buf.capacity().max(4096));
         }
+        if let Some(slot) = self.fixed {
+            let BufResult(res, b) = compio::runtime::submit(fixed::Recv { slot, buf: std::mem::take(buf) }).await;
+            *buf = b.buf;
+            return matches!(res, Ok(n) if n > 0);
+        }
         let len = buf.len();
         let cap = buf.capacity();
         let mut r = &self.s;
@@ -118,6 +141,10 @@ fn main() {
     let mut builder = RuntimeBuilder::new();
     builder.with_proactor(proactor);
     let rt = builder.build().expect("io_uring runtime");
+    if std::env::var("FIXED").is_ok_and(|v| v == "1") {
+        rt.register_files(&vec![-1; fixed::SLOTS]).expect("sparse file table");
+        fixed::enable(rt.as_raw_fd());
+    }
     rt.block_on(async move {
         let idle = backends.iter().map(|_| RefCell::new(Vec::new())).collect();
         let relay = Rc::new(Relay { backends, next: Cell::new(0), idle, multi_client, multi_upstream });
@@ -149,7 +176,7 @@ async fn serve(relay: Rc<Relay>, client: TcpStream) {
         // The head goes as it came (the harness's requests have no body).
         let mut head = std::mem::take(&mut req);
         let rest = head.split_off(head_len);
-        let BufResult(res, head) = (&up.s).write_all(head).await;
+        let BufResult(res, head) = up.write_all(head).await;
         if res.is_err() {
             return;
         }
@@ -160,12 +187,120 @@ async fn serve(relay: Rc<Relay>, client: TcpStream) {
         let mut up = up;
         let Some(total) = read_response(&mut up, &mut resp).await else { return };
         debug_assert_eq!(total, resp.len());
-        let BufResult(res, out) = (&client.s).write_all(std::mem::take(&mut resp)).await;
+        let BufResult(res, out) = client.write_all(std::mem::take(&mut resp)).await;
         resp = out;
         if res.is_err() {
             return;
         }
         relay.idle[i].borrow_mut().push(up);
+    }
+}
+
+impl Conn {
+    /// Writes all of `data` (through the socket's slot if it has one).
+    async fn write_all(&self, data: Vec<u8>) -> BufResult<(), Vec<u8>> {
+        let Some(slot) = self.fixed else { return (&self.s).write_all(data).await };
+        let mut op = fixed::Send { slot, buf: data, done: 0 };
+        while op.done < op.buf.len() {
+            let BufResult(res, o) = compio::runtime::submit(op).await;
+            op = o;
+            match res {
+                Ok(n) if n > 0 => op.done += n,
+                Ok(_) => return BufResult(Err(io::ErrorKind::WriteZero.into()), op.buf),
+                Err(e) => return BufResult(Err(e), op.buf),
+            }
+        }
+        BufResult(Ok(()), op.buf)
+    }
+}
+
+/// `FIXED=1`: the ring's registered-file table and operations on its slots.
+mod fixed {
+    use std::cell::Cell;
+    use std::io;
+    use std::os::fd::RawFd;
+
+    use compio::driver::{OpCode, OpEntry};
+    use io_uring::{opcode, types};
+
+    /// Table size: descriptors at or above it stay plain (the harness's
+    /// connections stay far below).
+    pub const SLOTS: usize = 1000;
+
+    thread_local! {
+        static RING: Cell<RawFd> = const { Cell::new(-1) };
+    }
+
+    pub fn enable(ring: RawFd) {
+        RING.set(ring);
+    }
+
+    pub fn enabled() -> bool {
+        RING.get() >= 0
+    }
+
+    /// `IORING_REGISTER_FILES_UPDATE` of one slot (-1 clears it); fails for
+    /// slots beyond the table.
+    pub fn update(slot: u32, fd: RawFd) -> io::Result<()> {
+        #[repr(C)]
+        struct FilesUpdate {
+            offset: u32,
+            resv: u32,
+            fds: u64,
+        }
+        if slot as usize >= SLOTS {
+            return Err(io::ErrorKind::InvalidInput.into());
+        }
+        let fds = [fd];
+        let mut arg = FilesUpdate { offset: slot, resv: 0, fds: fds.as_ptr() as u64 };
+        // SAFETY: a valid ring descriptor and an update of one slot from a
+        // live one-element array, read during the call only.
+        let r = unsafe { libc::syscall(libc::SYS_io_uring_register, RING.get(), 6u32, &raw mut arg, 1u32) };
+        if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    }
+
+    /// A receive into the spare capacity of `buf`.
+    pub struct Recv {
+        pub slot: u32,
+        pub buf: Vec<u8>,
+    }
+
+    // SAFETY: the entry points into `buf`'s spare capacity, owned by the
+    // operation until it completes.
+    unsafe impl OpCode for Recv {
+        type Control = ();
+
+        fn create_entry(&mut self, _: &mut ()) -> OpEntry {
+            let spare = self.buf.spare_capacity_mut();
+            let len = spare.len().try_into().unwrap_or(u32::MAX);
+            opcode::Recv::new(types::Fixed(self.slot), spare.as_mut_ptr().cast(), len).build().into()
+        }
+
+        unsafe fn set_result(&mut self, _: &mut (), res: &io::Result<usize>, _: &compio::driver::Extra) {
+            if let Ok(n) = *res {
+                // SAFETY: the kernel wrote `n` bytes into the spare capacity.
+                unsafe { self.buf.set_len(self.buf.len() + n) };
+            }
+        }
+    }
+
+    /// A send of `buf[done..]`.
+    pub struct Send {
+        pub slot: u32,
+        pub buf: Vec<u8>,
+        pub done: usize,
+    }
+
+    // SAFETY: the entry points into `buf`, owned by the operation until it
+    // completes.
+    unsafe impl OpCode for Send {
+        type Control = ();
+
+        fn create_entry(&mut self, _: &mut ()) -> OpEntry {
+            let rest = &self.buf[self.done..];
+            let len = rest.len().try_into().unwrap_or(u32::MAX);
+            opcode::Send::new(types::Fixed(self.slot), rest.as_ptr(), len).build().into()
+        }
     }
 }
 
