@@ -643,3 +643,45 @@ fn absolute_form_authority_wins_over_a_different_host() {
         assert_eq!(b.last().head.get_all("host"), vec!["example.com"]);
     }
 }
+
+/// Clients that keep their connection for several requests are used through
+/// the worker ring's registered-file table, one slot per descriptor number
+/// (see `proxy/src/proxy/fixed.rs`). Connections come and go here so their
+/// descriptor numbers, and slots, are reused: every response must still
+/// reach the client that asked for it, a client that half-closes must see
+/// the proxy close (a slot left set would keep the proxy's socket open),
+/// and one that vanishes mid-request must not disturb the next ones.
+#[test]
+fn long_keep_alive_connections_that_come_and_go_get_only_their_own_responses() {
+    let b = Backend::start("b");
+    let proxy = Cfg::new("round_robin", &[&b]).workers(1).start();
+    for round in 0..12 {
+        let mut clients: Vec<Client> = (0..4).map(|_| Client::connect(proxy.addr)).collect();
+        // Interleaved across the clients, five requests each: from the third
+        // on, each client's socket has a slot.
+        for k in 0..5 {
+            for (i, c) in clients.iter_mut().enumerate() {
+                let path = format!("/r{round}/c{i}/k{k}");
+                let r = c.get(&path);
+                assert_eq!(r.status, 200, "{path}");
+                assert_eq!(r.header("x-path"), Some(path.as_str()), "a response reached another client");
+            }
+        }
+        // One half-closes and must see the proxy close; one leaves with a
+        // request in flight; the others just go.
+        let mut last = clients.pop().unwrap();
+        last.wire.stream.shutdown(std::net::Shutdown::Write).unwrap();
+        assert!(last.is_closed(), "round {round}: the proxy kept a half-closed client's connection open");
+        let mut gone = clients.pop().unwrap();
+        gone.send(&support::request_bytes("GET", "/delay/50", &[], b""));
+        drop(gone);
+        drop(clients);
+    }
+    // The proxy serves on, and the backend saw every request exactly once:
+    // 12 rounds × 4 clients × 5 requests, plus the 12 abandoned ones (each
+    // reaches the backend whether or not its client is still there).
+    let mut c = Client::connect(proxy.addr);
+    assert_eq!(c.get("/after").header("x-path"), Some("/after"));
+    let want = 12 * 4 * 5 + 12 + 1;
+    assert!(wait_until(Duration::from_secs(10), || b.requests() == want), "backend saw {} of {want}", b.requests());
+}
