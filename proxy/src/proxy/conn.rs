@@ -64,7 +64,8 @@ pub fn serve_client(
                     // A third request: a connection kept this long usually
                     // carries many more, worth a slot in the ring's file
                     // table (see `fixed`; registering and clearing it cost a
-                    // system call each, about what two requests save).
+                    // system call each, which connections that serve one or
+                    // two requests are spared).
                     stream.register();
                 }
             }

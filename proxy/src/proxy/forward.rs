@@ -6,10 +6,10 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::fixed::Sock;
 use bytes::{Buf, BytesMut};
 use compio::io::AsyncWrite;
 
+use super::fixed::Sock;
 use super::io::{ReadError, read_at_most, read_some, write_all, write_all_timeout, write2_timeout};
 use super::splice::{self, SpliceError};
 use super::{ListenerCtx, PoolStrategy, WorkerCtx};

@@ -4,10 +4,10 @@
 //! snapshots); not a hot path (it takes the control lock briefly), only an
 //! operator's page.
 
-use super::fixed::Sock;
 use bytes::BytesMut;
 
 use super::WorkerCtx;
+use super::fixed::Sock;
 use super::forward::After;
 use super::io::write_all;
 use crate::http::{Method, RequestHead};

@@ -9,7 +9,6 @@ use bytes::BytesMut;
 use compio::net::TcpStream;
 
 use super::fixed::Sock;
-
 use super::forward::{Active, connect_chosen, tunnel};
 use super::{ListenerCtx, WorkerCtx};
 use crate::balance::table::{bump, now_ms};

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use compio::net::TcpStream;
 
 use super::fixed::Sock;
-
 use super::timer;
 use crate::balance::table;
 
