@@ -28,9 +28,9 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use compio::net::TcpStream;
 
-/// The largest table a worker registers (a pointer per slot in the kernel:
-/// 512 KiB per worker at this size); descriptors beyond it are used as
-/// plain descriptors.
+/// The largest table a worker registers (the kernel keeps a pointer per
+/// slot: ~512 KiB per worker at this size, by its layout, not measured);
+/// descriptors beyond it are used as plain descriptors.
 const MAX_SLOTS: u32 = 1 << 16;
 
 /// `IORING_REGISTER_FILES_UPDATE` (io_uring_register(2)).

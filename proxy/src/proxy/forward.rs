@@ -694,7 +694,7 @@ async fn relay_response(
                 ubuf.truncate(kept_head + take);
             }
             if verbatim {
-                match flush_read(client, ubuf, write_timeout).await {
+                match flush(client, ubuf, write_timeout).await {
                     Some(n) => relayed += n,
                     None => return Resp::Broken,
                 }
@@ -749,7 +749,7 @@ async fn relay_response(
                     ubuf.truncate(take);
                 }
                 rem -= take as u64;
-                match flush_read(client, ubuf, write_timeout).await {
+                match flush(client, ubuf, write_timeout).await {
                     Some(n) => relayed += n,
                     None => return Resp::Broken,
                 }
@@ -792,7 +792,7 @@ async fn relay_response(
                     Some(n) => relayed += n,
                     None => return Resp::Broken,
                 }
-                match flush_read(client, ubuf, write_timeout).await {
+                match flush(client, ubuf, write_timeout).await {
                     Some(n) => relayed += n,
                     None => return Resp::Broken,
                 }
@@ -812,31 +812,36 @@ async fn relay_response(
     Resp::Done { reuse_upstream: reuse, close_client, status: rh.status }
 }
 
-/// Writes `out` to the client (if anything is pending) and leaves it empty
-/// for reuse. Returns the bytes written, `None` when the client is gone or
-/// stalled past `timeout` (the response is then broken).
-async fn flush(client: &Sock, out: &mut Vec<u8>, timeout: Duration) -> Option<u64> {
-    if out.is_empty() {
+/// Writes `out` (a built head and body bytes, or the upstream read buffer
+/// relayed as it is) to the client if anything is pending, and leaves it
+/// empty for reuse. Returns the bytes written, `None` when the client is
+/// gone or stalled past `timeout` (the response is then broken).
+async fn flush<B: Pending>(client: &Sock, out: &mut B, timeout: Duration) -> Option<u64> {
+    if out.buf_len() == 0 {
         return Some(0);
     }
-    let n = out.len() as u64;
+    let n = out.buf_len() as u64;
     let mut o = write_all_timeout(client, std::mem::take(out), timeout).await.ok()?;
-    o.clear();
+    o.empty();
     *out = o;
     Some(n)
 }
 
-/// [`flush`] for the read buffer: relays what it holds to the client as it
-/// is and leaves it empty.
-async fn flush_read(client: &Sock, ubuf: &mut BytesMut, timeout: Duration) -> Option<u64> {
-    if ubuf.is_empty() {
-        return Some(0);
+/// A buffer [`flush`] sends and hands back emptied.
+trait Pending: compio::buf::IoBuf + Default {
+    fn empty(&mut self);
+}
+
+impl Pending for Vec<u8> {
+    fn empty(&mut self) {
+        self.clear();
     }
-    let n = ubuf.len() as u64;
-    let mut b = write_all_timeout(client, std::mem::take(ubuf), timeout).await.ok()?;
-    b.clear();
-    *ubuf = b;
-    Some(n)
+}
+
+impl Pending for BytesMut {
+    fn empty(&mut self) {
+        self.clear();
+    }
 }
 
 /// Reads more of a response body from the backend; false at EOF, on error
